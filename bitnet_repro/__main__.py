@@ -1,0 +1,146 @@
+"""Command line: `python -m bitnet_repro <command> ...` (the Snakemake rules call these)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .config import SIZES, ConfigError, RunConfig, load_profile, runs_from_profile
+from .utils import atomic_write_text
+
+log = logging.getLogger("bitnet_repro")
+
+
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    if args.config:
+        try:
+            return RunConfig.from_dict(json.loads(Path(args.config).read_text()))
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file {args.config} not found") from e
+    runs = {r.name: r for r in runs_from_profile(load_profile(args.profile))}
+    if args.run not in runs:
+        raise ConfigError(f"profile {args.profile!r} has no run {args.run!r}; runs: {sorted(runs)}")
+    return runs[args.run]
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    """List a profile's runs and their ids; with --write, write each resolved config.json."""
+    for run in runs_from_profile(load_profile(args.profile)):
+        print(f"{run.run_id}\t{run.size}\t{run.variant}\t{run.train.total_tokens} tokens")
+        if args.write:
+            path = Path(args.write) / run.run_id / "config.json"
+            atomic_write_text(path, json.dumps(run.to_dict(), indent=2))
+
+
+def cmd_config(args: argparse.Namespace) -> None:
+    """Write the resolved config of one run of a profile."""
+    run = _run_config(args)
+    atomic_write_text(Path(args.out), json.dumps(run.to_dict(), indent=2))
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from .config import _build, DataConfig
+    from .data import prepare
+
+    cfg = _build(DataConfig, load_profile(args.profile).get("data", {}), "data")
+    prepare(cfg, Path(args.out))
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from .train import train
+
+    run = _run_config(args)
+    overrides = {k: v for k, v in (("threads", args.threads), ("device", args.device)) if v is not None}
+    if overrides:
+        run = dataclasses.replace(run, train=dataclasses.replace(run.train, **overrides))
+    summary = train(run, Path(args.data), Path(args.out), progress=not args.no_progress)
+    print(json.dumps(summary, indent=2))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from .bench import bench_train_step
+
+    bench_train_step(args.size, Path(args.out), steps=args.steps, repeats=args.repeats, threads=args.threads,
+                     profile=args.profile)  # fmt: skip
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from .report import training_report
+
+    training_report([Path(p) for p in args.summaries], Path(args.out_csv), Path(args.out_md), args.profile)
+
+
+def cmd_presets(args: argparse.Namespace) -> None:
+    from .config import preset_model
+
+    print(f"{'size':10} {'source':14} {'d_model':>7} {'layers':>6} {'heads':>5} {'d_ff':>6} {'non-emb params':>15}")
+    for name, row in SIZES.items():
+        m = preset_model(name, "fp16")
+        print(f"{name:10} {row['source']:14} {m.d_model:7} {m.n_layers:6} {m.n_heads:5} {m.d_ff:6} {m.n_params_nonembedding:15,}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bitnet_repro", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    def add(name: str, fn, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(fn=fn)
+        return p
+
+    def run_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="resolved config.json of the run")
+        p.add_argument("--profile", default="cpu", help="profile name or YAML path (with --run)")
+        p.add_argument("--run", help="run name within the profile, e.g. cpu-m-bitnet_b158")
+
+    p = add("runs", cmd_runs, "list a profile's training runs (and optionally write their configs)")
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--write", help="directory to write <run_id>/config.json into")
+    p = add("config", cmd_config, "write the resolved config.json of one run")
+    run_args(p)
+    p.add_argument("--out", required=True)
+    p = add("data", cmd_data, "verify the data, train the tokenizer, write token arrays")
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--out", required=True, help="output directory for tokenizer.model and *.bin")
+    p = add("train", cmd_train, "train (or resume) one model")
+    run_args(p)
+    p.add_argument("--data", required=True, help="directory written by `data`")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--threads", type=int, help="CPU threads (overrides train.threads)")
+    p.add_argument("--device", help="cpu | cuda (overrides train.device)")
+    p.add_argument("--no-progress", action="store_true")
+    p = add("bench", cmd_bench, "time training steps of FP16 and BitNet side by side")
+    p.add_argument("--size", default="cpu-l")
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--out", required=True, help="JSON file")
+    p = add("report", cmd_report, "collect training summaries into a table")
+    p.add_argument("summaries", nargs="+")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+    add("presets", cmd_presets, "list the model presets (paper tables and CPU sizes)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    from .data import DataError
+    from .train import CheckpointError
+
+    try:
+        args.fn(args)
+    except (ConfigError, DataError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,415 @@
+"""Configuration: frozen dataclasses, one presets table, YAML profiles.
+
+Configuration is data. A run is fully described by a `RunConfig` (model + training + data); it is resolved
+once, hashed into the run id, and stored beside every checkpoint as `config.json`.
+
+Presets cite the paper table they come from (Tables 10, 12, 13 of the BitNet paper) so that the `paper`
+profile trains the paper's exact shapes with its recipes. The `cpu-*` and `tiny-*` rows are ours, sized
+for a 2-core machine (see README, "Scales").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+
+LINEAR_TYPES = ("fp16", "bitnet_b1", "bitnet_b158")
+ARCHS = ("llama", "subln", "preln", "bmt")
+ACT_QUANTIZERS = ("absmax", "elastic")
+B1_ACT_RECIPES = ("sec3", "appendix_e")
+EPS_MODES = ("clamp", "add")
+SCHEDULES = ("polynomial", "two_stage", "cosine", "constant")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message says which and what to use instead."""
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not one of {list(choices)}")
+
+
+def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok or (isinstance(value, float) and not math.isfinite(value)):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name}={value!r} must be a finite number {bound}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Decoder shape and the choice of linear layer (Sec. 2, Sec. 4.1)."""
+
+    vocab_size: int = 4096
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 352  # SwiGLU hidden size ("GLU size" in Table 12)
+    max_seq_len: int = 256
+    linear: str = "fp16"  # fp16 | bitnet_b1 | bitnet_b158
+    # Norm layout. llama: pre-norm only (the FP16 LLaMA baseline). subln: pre-norm + a norm before o_proj
+    # and down_proj, which equals Appendix D's "BitLinear has built-in RMSNorm" (see model.py) and is the
+    # layout of Hugging Face's BitNetForCausalLM and llama.cpp's BitNet graph. preln: BitNet without SubLN
+    # (Table 9). bmt: BitNet with BMT's extra normalisation (Zhang et al. 2023; Table 9).
+    arch: str = "llama"
+    act_quantizer: str = "absmax"  # absmax (Eq. 6-7) | elastic (BiT, Liu et al. 2022); Table 9
+    act_bits: int = 8  # Sec. 2.1: "we quantize the activation to 8-bit"
+    # BitNet b1 activations. sec3: the text of Sec. 3.1.1 (per-tensor while training, per-token at
+    # inference, unsigned absmax after the non-linearity). appendix_e: the Appendix E code (per-token,
+    # signed, in training and inference alike). Default sec3: it is the recipe behind the paper's b1 numbers.
+    b1_act_recipe: str = "sec3"
+    # Eq. 3/6 add eps to the denominator; Appendix D clamps it at 1e-5. Default: the appendix clamp, which is
+    # what the released reference code, Hugging Face's BitNet integration and llama.cpp do.
+    quant_eps: float = 1e-5
+    eps_mode: str = "clamp"
+    quant_groups: int = 1  # Appendix A.1, Eq. 14-15: G groups along the partition dimension
+    norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        _check_choice("model.linear", self.linear, LINEAR_TYPES)
+        _check_choice("model.arch", self.arch, ARCHS)
+        _check_choice("model.act_quantizer", self.act_quantizer, ACT_QUANTIZERS)
+        _check_choice("model.b1_act_recipe", self.b1_act_recipe, B1_ACT_RECIPES)
+        _check_choice("model.eps_mode", self.eps_mode, EPS_MODES)
+        for name in ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_seq_len", "quant_groups"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"model.{name}={value!r} must be a positive integer")
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ConfigError(
+                f"model.d_model={self.d_model} must split into n_heads={self.n_heads} heads of even size "
+                "(rotary embeddings rotate pairs of channels)"
+            )
+        if not 2 <= self.act_bits <= 16:
+            raise ConfigError(f"model.act_bits={self.act_bits} must be between 2 and 16")
+        if self.linear == "fp16" and self.arch != "llama":
+            raise ConfigError(
+                f"model.arch={self.arch!r} only applies to BitNet models; the FP16 baseline is arch='llama'"
+            )
+        if self.linear != "fp16" and self.arch == "llama":
+            raise ConfigError("BitNet models need arch 'subln' (default), 'preln' or 'bmt', not 'llama'")
+        for dim_name in ("d_model", "d_ff"):
+            if getattr(self, dim_name) % self.quant_groups:
+                raise ConfigError(
+                    f"model.quant_groups={self.quant_groups} must divide model.{dim_name}={getattr(self, dim_name)}"
+                )
+        _check_positive("model.quant_eps", self.quant_eps)
+        _check_positive("model.norm_eps", self.norm_eps)
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def is_bitnet(self) -> bool:
+        return self.linear != "fp16"
+
+    @property
+    def n_params_nonembedding(self) -> int:
+        """Weights of the linear layers of the blocks (Kaplan et al.'s N; norms and embeddings excluded)."""
+        return self.n_layers * (4 * self.d_model**2 + 3 * self.d_model * self.d_ff)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and schedule (Tables 10, 11, 13)."""
+
+    schedule: str = "cosine"  # polynomial (Table 10) | two_stage (Sec. 2.2.3, Table 13) | cosine | constant
+    lr: float = 1e-3  # peak LR (stage 1 for two_stage)
+    lr_stage2: float | None = None  # two_stage: LR the second half starts from
+    min_lr_ratio: float = 0.1  # cosine / two_stage: final LR as a fraction of the (stage) LR
+    weight_decay: float = 0.1
+    wd_stage2: float | None = None  # two_stage: weight decay of the second half (0 in Table 13)
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 10
+    steps: int = 100
+    batch_tokens: int = 4096  # tokens per optimiser step (gradient accumulation reaches it)
+    micro_batch: int = 16  # sequences per forward pass
+    seq_len: int = 256
+    grad_clip: float = 0.0  # 0 disables; Appendix B: "gradient clipping [is] disabled"
+    seed: int = 1337
+    eval_every: int = 50
+    eval_tokens: int = 65536  # tokens per validation set per evaluation
+    ckpt_every: int = 50
+    diverge_factor: float = 4.0  # loss above this factor times its running minimum counts as divergence
+    device: str = "cpu"
+    amp: bool = True  # bf16 autocast where the device supports it (CUDA); CPU trains in fp32
+    threads: int = 0  # torch intra-op threads on CPU; 0 keeps torch's default
+    parallel: str = "ddp"  # ddp | fsdp under torchrun
+
+    def __post_init__(self) -> None:
+        _check_choice("train.schedule", self.schedule, SCHEDULES)
+        _check_positive("train.lr", self.lr)
+        if self.lr_stage2 is not None:
+            _check_positive("train.lr_stage2", self.lr_stage2)
+        _check_positive("train.weight_decay", self.weight_decay, allow_zero=True)
+        if self.wd_stage2 is not None:
+            _check_positive("train.wd_stage2", self.wd_stage2, allow_zero=True)
+        _check_positive("train.min_lr_ratio", self.min_lr_ratio, allow_zero=True)
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"train.betas={self.betas!r} must be two numbers in [0, 1)")
+        for name in ("steps", "batch_tokens", "micro_batch", "seq_len", "eval_every", "eval_tokens", "ckpt_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"train.{name}={value!r} must be a positive integer")
+        if not isinstance(self.warmup_steps, int) or not 0 <= self.warmup_steps < self.steps:
+            raise ConfigError(f"train.warmup_steps={self.warmup_steps!r} must be in [0, steps={self.steps})")
+        if self.batch_tokens % (self.micro_batch * self.seq_len):
+            raise ConfigError(
+                f"train.batch_tokens={self.batch_tokens} must be a multiple of micro_batch*seq_len="
+                f"{self.micro_batch * self.seq_len}"
+            )
+        _check_positive("train.grad_clip", self.grad_clip, allow_zero=True)
+        if self.diverge_factor <= 1:
+            raise ConfigError(f"train.diverge_factor={self.diverge_factor} must be > 1")
+        _check_choice("train.parallel", self.parallel, ("ddp", "fsdp"))
+
+    @property
+    def grad_accum(self) -> int:
+        return self.batch_tokens // (self.micro_batch * self.seq_len)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.steps * self.batch_tokens
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where text comes from and how it is tokenised (see data.py)."""
+
+    source: str = "local"  # local (the data directory) | hf (a Hugging Face datasets corpus, streaming)
+    data_dir: str | None = None  # None: $BITNET_REPRO_DATA, else ../shared/data next to the repository
+    corpus: tuple[str, ...] = ("c4", "brown", "tinystories")
+    vocab_size: int = 4096
+    tokenizer_sample_chars: int = 20_000_000  # SentencePiece trains on at most this much text
+    c4_val_docs: int = 200  # C4 documents held out for validation (fixed by content hash)
+    hf_dataset: str = "allenai/c4"
+    hf_config: str | None = "en"
+    hf_train_tokens: int = 10_000_000
+
+    def __post_init__(self) -> None:
+        _check_choice("data.source", self.source, ("local", "hf"))
+        for name in self.corpus:
+            _check_choice("data.corpus entry", name, ("c4", "brown", "tinystories"))
+        if self.vocab_size < 260:
+            raise ConfigError(f"data.vocab_size={self.vocab_size} must be >= 260 (256 byte-fallback pieces + specials)")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str
+    model: ModelConfig
+    train: TrainConfig
+    data: DataConfig = field(default_factory=DataConfig)
+    profile: str = "custom"
+    size: str = "custom"
+    variant: str = "fp16"
+
+    def __post_init__(self) -> None:
+        if self.model.vocab_size != self.data.vocab_size:
+            raise ConfigError(
+                f"model.vocab_size={self.model.vocab_size} differs from data.vocab_size={self.data.vocab_size}"
+            )
+        if self.train.seq_len > self.model.max_seq_len:
+            raise ConfigError(f"train.seq_len={self.train.seq_len} exceeds model.max_seq_len={self.model.max_seq_len}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+
+    @property
+    def run_id(self) -> str:
+        """`name-sha256(canonical config)[:10]`: a changed value gives a new run directory."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return f"{self.name}-{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        d = dict(d)
+        version = d.pop("format_version", None)
+        if version != FORMAT_VERSION:
+            raise ConfigError(
+                f"config format_version={version!r}, this bitnet_repro reads version {FORMAT_VERSION}; "
+                "retrain the run or use the bitnet_repro release that wrote it"
+            )
+        return cls(
+            name=d["name"],
+            model=_build(ModelConfig, d["model"], "model"),
+            train=_build(TrainConfig, d["train"], "train"),
+            data=_build(DataConfig, d.get("data", {}), "data"),
+            profile=d.get("profile", "custom"),
+            size=d.get("size", "custom"),
+            variant=d.get("variant", "fp16"),
+        )
+
+
+def _build(cls: type, values: dict[str, Any], section: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {section}: {unknown}; valid keys: {sorted(known)}")
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items()}
+    return cls(**values)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Presets: shapes. d_ff is the SwiGLU hidden size.
+# Table 10 gives no FFN width; the b1 paper's Transformer has a 4d two-matrix FFN, and a SwiGLU of width
+# 8d/3 (rounded up to a multiple of 64) has the same parameter count, so the sizes keep their names.
+# --------------------------------------------------------------------------------------------------------
+
+
+def _swiglu_width(d: int) -> int:
+    return int(math.ceil(8 * d / 3 / 64) * 64)
+
+
+SIZES: dict[str, dict[str, Any]] = {
+    # Ours: CI smoke models (two sizes, seconds each).
+    "tiny-1": dict(d_model=32, n_layers=1, n_heads=2, d_ff=96, source="ours (smoke)"),
+    "tiny-2": dict(d_model=48, n_layers=2, n_heads=2, d_ff=128, source="ours (smoke)"),
+    # Ours: the CPU ladder (2 cores). Non-embedding parameters span 18x (see README).
+    "cpu-xs": dict(d_model=64, n_layers=2, n_heads=2, d_ff=192, source="ours (cpu)"),
+    "cpu-s": dict(d_model=96, n_layers=3, n_heads=3, d_ff=256, source="ours (cpu)"),
+    "cpu-m": dict(d_model=128, n_layers=4, n_heads=4, d_ff=352, source="ours (cpu)"),
+    "cpu-l": dict(d_model=192, n_layers=4, n_heads=6, d_ff=512, source="ours (cpu)"),
+    # Table 10: BitNet b1 and its FP16 Transformer baselines.
+    **{
+        f"b1-{name}": dict(d_model=d, n_layers=layers, n_heads=heads, d_ff=_swiglu_width(d), source="Table 10")
+        for name, d, layers, heads in [
+            ("125M", 768, 12, 12),
+            ("350M", 1024, 24, 16),
+            ("760M", 1536, 24, 16),
+            ("1.3B", 2048, 24, 32),
+            ("2.7B", 2560, 32, 32),
+            ("6.7B", 4096, 32, 32),
+            ("13B", 5120, 40, 40),
+            ("30B", 7168, 48, 56),
+        ]
+    },
+    # Table 12: BitNet b1.58 and LLaMA LLM.
+    **{
+        f"b158-{name}": dict(d_model=d, n_layers=layers, n_heads=heads, d_ff=glu, source="Table 12")
+        for name, d, glu, heads, layers in [
+            ("700M", 1536, 4096, 24, 24),
+            ("1.3B", 2048, 5460, 32, 24),
+            ("3B", 3200, 8640, 32, 26),
+            ("3.9B", 3200, 12800, 32, 26),
+        ]
+    },
+}
+
+# Recipes. Paper rows: Table 10 (b1: polynomial decay, betas (0.9, 0.98), warmup 750, 40K steps,
+# batch 128 x 2048 tokens; "gradient clipping disabled", Appendix B) and Table 13 (b1.58: two-stage,
+# betas (0.9, 0.95), warmup 375, 100K steps, batch 1M tokens).
+_B1_ROWS = {  # size: (lr, weight decay)
+    "125M": (2.4e-3, 0.01), "350M": (1.2e-3, 0.01), "760M": (1e-3, 0.01), "1.3B": (8e-4, 0.01),
+    "2.7B": (6.4e-4, 0.01), "6.7B": (4.8e-4, 0.01), "13B": (4e-4, 0.05), "30B": (4e-4, 0.05),
+}  # fmt: skip
+_B158_ROWS = {  # size: (lr stage 1, lr stage 2, LLaMA lr)
+    "700M": (1.5e-3, 1e-3, 2.5e-4), "1.3B": (1.2e-3, 8e-4, 2.0e-4),
+    "3B": (1.2e-3, 8e-4, 2.0e-4), "3.9B": (1.2e-3, 8e-4, 2.0e-4),
+}  # fmt: skip
+
+# Ours, for the CPU ladder and the smoke models: BitNet takes a higher peak LR than FP16, as in the paper
+# (Sec. 2.2.3: "increasing the learning rate is the simplest and best way"). Not tuned: FP16 at 2e-3, a
+# usual peak for models of a few million parameters, BitNet at twice that.
+_SMALL_LR = {"fp16": 2e-3, "bitnet_b1": 4e-3, "bitnet_b158": 4e-3}
+
+
+def recipe(size: str, variant: str) -> dict[str, Any]:
+    """Training hyperparameters for a (size, variant) pair, from the paper's tables where they exist."""
+    _check_choice("size", size, tuple(SIZES))
+    _check_choice("variant", variant, LINEAR_TYPES)
+    family, _, tag = size.partition("-")
+    if family == "b1":  # Table 10 (Appendix B); FP16 Transformer baselines use the same settings (Sec. 3.1.1)
+        lr, wd = _B1_ROWS[tag]
+        return dict(schedule="polynomial", lr=lr, weight_decay=wd, betas=(0.9, 0.98), warmup_steps=750,
+                    steps=40_000, batch_tokens=128 * 2048, seq_len=2048, grad_clip=0.0)  # fmt: skip
+    if family == "b158":  # Table 13 (Appendix C)
+        lr1, lr2, llama_lr = _B158_ROWS[tag]
+        common = dict(betas=(0.9, 0.95), warmup_steps=375, steps=100_000, batch_tokens=512 * 2048, seq_len=2048)
+        if variant == "fp16":  # "LLaMA LLM" rows: one LR, weight decay 0.1 throughout
+            return dict(schedule="cosine", lr=llama_lr, weight_decay=0.1, **common)
+        return dict(schedule="two_stage", lr=lr1, lr_stage2=lr2, weight_decay=0.1, wd_stage2=0.0, **common)
+    lr = _SMALL_LR[variant]
+    if variant == "bitnet_b158":
+        return dict(schedule="two_stage", lr=lr, lr_stage2=lr * 2 / 3, weight_decay=0.1, wd_stage2=0.0)
+    if variant == "bitnet_b1":
+        return dict(schedule="polynomial", lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    return dict(schedule="cosine", lr=lr, weight_decay=0.1)
+
+
+def default_arch(variant: str) -> str:
+    return "llama" if variant == "fp16" else "subln"
+
+
+def preset_model(size: str, variant: str, **overrides: Any) -> ModelConfig:
+    """Model config for a named size and variant ("shrink a real preset": pass overrides)."""
+    _check_choice("size", size, tuple(SIZES))
+    shape = {k: v for k, v in SIZES[size].items() if k != "source"}
+    fields = dict(shape, linear=variant, arch=default_arch(variant))
+    fields.update(overrides)
+    return ModelConfig(**fields)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Profiles: YAML files in workflows/profiles/. One profile expands to a list of RunConfigs.
+# --------------------------------------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROFILE_DIR = REPO_ROOT / "workflows" / "profiles"
+
+
+def load_profile(name_or_path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        available = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+        raise ConfigError(f"profile {str(name_or_path)!r} not found at {path}; available: {available}")
+    with open(path) as f:
+        profile = yaml.safe_load(f)
+    if not isinstance(profile, dict) or "name" not in profile:
+        raise ConfigError(f"{path}: a profile is a mapping with at least a 'name' key")
+    return profile
+
+
+def runs_from_profile(profile: dict[str, Any]) -> list[RunConfig]:
+    """Every training run of a profile: its sizes x variants, plus explicit extra runs."""
+    runs = []
+    data_fields = dict(profile.get("data", {}))
+    data = _build(DataConfig, data_fields, "data")
+    for entry in profile.get("models", []):
+        for size in entry["sizes"]:
+            for variant in entry["variants"]:
+                runs.append(make_run(profile, data, size, variant, entry.get("model", {}), entry.get("train", {})))
+    return runs
+
+
+def make_run(
+    profile: dict[str, Any],
+    data: DataConfig,
+    size: str,
+    variant: str,
+    model_overrides: dict[str, Any] | None = None,
+    train_overrides: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> RunConfig:
+    model_fields = dict(profile.get("model", {}), vocab_size=data.vocab_size, **(model_overrides or {}))
+    train_fields = {**recipe(size, variant), **profile.get("train", {}), **(train_overrides or {})}
+    model_fields.setdefault("max_seq_len", train_fields.get("seq_len", TrainConfig.seq_len))
+    model = preset_model(size, variant, **model_fields)
+    train = _build(TrainConfig, train_fields, "train")
+    name = name or f"{size}-{variant}"
+    return RunConfig(name=name, model=model, train=train, data=data, profile=profile["name"], size=size, variant=variant)

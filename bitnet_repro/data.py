@@ -1,0 +1,287 @@
+"""Training and validation text, the tokenizer, and token arrays on disk.
+
+Local source (the default): real English text from the data directory (`data.data_dir`, else the
+environment variable BITNET_REPRO_DATA, else `../shared/data` beside the repository when it exists).
+
+    train   C4 documents (both files, de-duplicated, minus the held-out ones) + the Brown corpus with its
+            tags stripped + the TinyStories sample
+    val     WikiText-2 test (raw) and `c4_val_docs` C4 documents held out by content hash
+
+Every file is checked against its published sha256 (SOURCES.md / SOURCES-extra.md of the data directory)
+before use. Nothing from the data directory is copied into the repository; derived artefacts (the
+SentencePiece model, uint16 token arrays) go to a cache directory named by the content hash of their inputs.
+
+HF source: a Hugging Face `datasets` corpus streamed over the network (for machines that have it), with
+the same interface; without a network it fails at once with a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import lzma
+import os
+import random
+import re
+import socket
+import tarfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .config import REPO_ROOT, DataConfig
+from .utils import atomic_write_bytes, atomic_write_text
+
+log = logging.getLogger(__name__)
+
+DATA_ENV = "BITNET_REPRO_DATA"
+
+# sha256 of every file we read, from the data directory's SOURCES.md and SOURCES-extra.md.
+CHECKSUMS = {
+    "c4/c4_validation_2k.jsonl": "118ef726b71172521feff878ce0e91f9d2da2d7772d47eb7e90391997da09cb4",
+    "c4/c4_validation_shard0_first1025.jsonl": "c428660681e457469d2ff57bfd62636d52e6002e06c8cafe3aea714033787f78",
+    "brown/brown-tagged.tar.xz": "9fe16391470f76d90a0305a8db55e5b2e48ecb6811d0d3693cac3ac1c82f5410",
+    "tinystories/tinystories-v1-train-head-lowercased.txt.xz": "19a92baf1e482ce5aa413faa59857d3a4f64bd43a91995c6b1d7163a283e866d",
+    "wikitext2/wiki.test.raw.hf-nonempty-crlf": "4f3e427e4aff23acff917a8a51aeae21bf12832256e26914c8fc250dcef4103c",
+}  # fmt: skip
+
+VAL_SETS = ("wikitext2", "c4")
+
+
+class DataError(RuntimeError):
+    """Missing or corrupt data; the message names the path and how to fix it."""
+
+
+def resolve_data_dir(cfg: DataConfig) -> Path:
+    candidates = [
+        ("data.data_dir", cfg.data_dir),
+        (f"${DATA_ENV}", os.environ.get(DATA_ENV)),
+        ("default", str(REPO_ROOT.parent / "shared" / "data")),
+    ]
+    for origin, value in candidates:
+        if value:
+            path = Path(value).expanduser().resolve()
+            if not path.is_dir():
+                raise DataError(
+                    f"data directory {path} (from {origin}) does not exist. Point the suite at the data with "
+                    f"`export {DATA_ENV}=/path/to/data` or `data: {{data_dir: /path/to/data}}` in the profile "
+                    "(README, 'Data'), or use `data: {source: hf}` on a machine with internet access."
+                )
+            return path
+    raise AssertionError("unreachable")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verified(data_dir: Path, rel: str) -> Path:
+    """The path of a data file after checking that it exists and has its published checksum."""
+    path = data_dir / rel
+    expected = CHECKSUMS[rel]
+    if not path.is_file():
+        raise DataError(
+            f"missing data file {path} (expected sha256 {expected}). The data directory must hold the files "
+            f"listed in SOURCES.md; set {DATA_ENV} or data.data_dir to the right directory."
+        )
+    actual = sha256_file(path)
+    if actual != expected:
+        raise DataError(
+            f"corrupt data file {path}: sha256 {actual}, expected {expected}. Restore the original file "
+            "(see SOURCES.md in the data directory for its origin)."
+        )
+    return path
+
+
+# ------------------------------------------------------------------------------------------------------
+# Readers
+# ------------------------------------------------------------------------------------------------------
+
+
+def read_jsonl_texts(path: Path) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f if line.strip()]
+
+
+def c4_documents(data_dir: Path) -> list[str]:
+    """Both C4 files, de-duplicated by exact text, in file order."""
+    seen: set[str] = set()
+    docs = []
+    for rel in ("c4/c4_validation_2k.jsonl", "c4/c4_validation_shard0_first1025.jsonl"):
+        for text in read_jsonl_texts(verified(data_dir, rel)):
+            if text not in seen:
+                seen.add(text)
+                docs.append(text)
+    return docs
+
+
+def split_c4(docs: list[str], n_val: int) -> tuple[list[str], list[str]]:
+    """Hold out the `n_val` documents with the smallest sha256: a fixed set, independent of file order."""
+    key = {d: hashlib.sha256(d.encode()).hexdigest() for d in docs}
+    held = set(sorted(docs, key=key.__getitem__)[:n_val])
+    return [d for d in docs if d not in held], [d for d in docs if d in held]
+
+
+_BROWN_FILE = re.compile(r"(^|/)c[a-r]\d\d$")
+
+
+def strip_brown_tags(tagged: str) -> str:
+    """'The/at Fulton/np-tl ``/`` ...' -> 'The Fulton " ...'; one sentence per line, paragraphs kept."""
+    paragraphs = []
+    for para in re.split(r"\n\s*\n", tagged):
+        sentences = []
+        for line in para.splitlines():
+            words = [tok.rsplit("/", 1)[0] for tok in line.split()]
+            if words:
+                sentences.append(" ".join(words).replace("``", '"').replace("''", '"'))
+        if sentences:
+            paragraphs.append(" ".join(sentences))
+    return "\n".join(paragraphs)
+
+
+def brown_documents(data_dir: Path) -> list[str]:
+    docs = []
+    with tarfile.open(verified(data_dir, "brown/brown-tagged.tar.xz"), "r:xz") as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            if member.isfile() and _BROWN_FILE.search(member.name):
+                raw = tar.extractfile(member).read().decode("utf-8", errors="replace")  # type: ignore[union-attr]
+                docs.append(strip_brown_tags(raw))
+    if len(docs) != 500:
+        raise DataError(f"the Brown archive in {data_dir / 'brown'} has {len(docs)} documents, expected 500")
+    return docs
+
+
+def tinystories_documents(data_dir: Path) -> list[str]:
+    with lzma.open(verified(data_dir, "tinystories/tinystories-v1-train-head-lowercased.txt.xz"), "rt",
+                   encoding="utf-8") as f:  # fmt: skip
+        text = f.read()
+    # Stories are separated by a single newline, paragraphs inside a story by a blank line.
+    return [s.strip() for s in re.split(r"(?<!\n)\n(?!\n)", text) if s.strip()]
+
+
+def wikitext2_test(data_dir: Path) -> str:
+    """WikiText-2 raw test, the non-empty rows with CRLF endings (SOURCES.md): LF endings restored."""
+    with open(verified(data_dir, "wikitext2/wiki.test.raw.hf-nonempty-crlf"), encoding="utf-8", newline="") as f:
+        return f.read().replace("\r\n", "\n")
+
+
+def local_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
+    """(training documents in a fixed shuffled order, {validation set: text})."""
+    data_dir = resolve_data_dir(cfg)
+    c4_train, c4_val = split_c4(c4_documents(data_dir), cfg.c4_val_docs)
+    readers = {"c4": lambda: c4_train, "brown": lambda: brown_documents(data_dir),
+               "tinystories": lambda: tinystories_documents(data_dir)}  # fmt: skip
+    docs = [d for name in cfg.corpus for d in readers[name]()]
+    random.Random(0).shuffle(docs)  # mix the sources; fixed order
+    return docs, {"wikitext2": wikitext2_test(data_dir), "c4": "\n\n".join(c4_val)}
+
+
+def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
+    """A Hugging Face `datasets` corpus, streamed. Fails fast without a network."""
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=5).close()
+    except OSError as e:
+        raise DataError(
+            f"data.source=hf needs https://huggingface.co, which this machine cannot reach ({e}). "
+            "Use data.source=local with the data directory instead (README, 'Data')."
+        ) from e
+    try:
+        import datasets
+    except ImportError as e:
+        raise DataError("data.source=hf needs the `datasets` package: pip install 'bitnet-repro[hf]'") from e
+    stream = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split="train", streaming=True)
+    docs, chars = [], 0
+    for row in stream:  # ~4 characters per token for English text
+        docs.append(row["text"])
+        chars += len(row["text"])
+        if chars >= 4 * cfg.hf_train_tokens:
+            break
+    wiki = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split="test")
+    c4_val = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split="validation", streaming=True)
+    val_docs = [row["text"] for _, row in zip(range(cfg.c4_val_docs), c4_val)]
+    return docs, {"wikitext2": "".join(wiki["text"]), "c4": "\n\n".join(val_docs)}
+
+
+# ------------------------------------------------------------------------------------------------------
+# Tokenizer and token arrays
+# ------------------------------------------------------------------------------------------------------
+
+
+def cache_key(cfg: DataConfig) -> str:
+    """Content hash of everything the token arrays depend on: the data config and the input checksums."""
+    fields = {k: v for k, v in asdict(cfg).items() if k != "data_dir"}
+    blob = json.dumps({"data": fields, "inputs": CHECKSUMS, "format": 1}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _train_tokenizer(docs: list[str], cfg: DataConfig, out: Path) -> None:
+    import sentencepiece as spm
+
+    def lines() -> Iterator[str]:
+        budget = cfg.tokenizer_sample_chars
+        for doc in docs:
+            for line in doc.split("\n"):
+                if line.strip():
+                    budget -= len(line)
+                    yield line
+            if budget <= 0:
+                return
+
+    model = io.BytesIO()
+    # BPE with byte fallback, identity normalisation and split digits, as LLaMA's SentencePiece tokenizer.
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=lines(), model_writer=model, vocab_size=cfg.vocab_size, model_type="bpe",
+        byte_fallback=True, split_digits=True, normalization_rule_name="identity",
+        remove_extra_whitespaces=False, character_coverage=0.9995, max_sentence_length=1 << 16,
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=os.cpu_count() or 1, minloglevel=2,
+    )  # fmt: skip
+    atomic_write_bytes(out, model.getvalue())
+
+
+def encode(sp, docs: list[str]) -> np.ndarray:
+    """Token ids of each document followed by EOS, concatenated, as uint16."""
+    ids: list[int] = []
+    for doc_ids in sp.encode(docs):
+        ids.extend(doc_ids)
+        ids.append(sp.eos_id())
+    return np.asarray(ids, dtype=np.uint16)
+
+
+def prepare(cfg: DataConfig, out_dir: Path) -> Path:
+    """Build (or reuse) tokenizer.model, train.bin and val_*.bin in out_dir; returns out_dir."""
+    import sentencepiece as spm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = out_dir / "data.json"
+    if manifest.exists() and json.loads(manifest.read_text()).get("cache_key") == cache_key(cfg):
+        log.info("token arrays in %s are up to date", out_dir)
+        return out_dir
+    docs, val = local_corpus(cfg) if cfg.source == "local" else hf_corpus(cfg)
+    log.info("training a %d-piece SentencePiece BPE tokenizer on %d documents", cfg.vocab_size, len(docs))
+    _train_tokenizer(docs, cfg, out_dir / "tokenizer.model")
+    sp = spm.SentencePieceProcessor(model_file=str(out_dir / "tokenizer.model"))
+    counts = {}
+    for name, arr in [("train", encode(sp, docs))] + [(f"val_{k}", encode(sp, [v])) for k, v in val.items()]:
+        atomic_write_bytes(out_dir / f"{name}.bin", arr.tobytes())
+        counts[name] = int(arr.size)
+        log.info("%s: %d tokens", name, arr.size)
+    train_chars = sum(len(d) for d in docs)
+    info = {"cache_key": cache_key(cfg), "config": asdict(cfg), "tokens": counts, "train_documents": len(docs),
+            "train_chars_per_token": round(train_chars / counts["train"], 3)}  # fmt: skip
+    atomic_write_text(manifest, json.dumps(info, indent=2))
+    return out_dir
+
+
+def load_tokens(data_dir: Path, name: str) -> np.ndarray:
+    path = data_dir / f"{name}.bin"
+    if not path.exists():
+        raise DataError(f"{path} not found; run `python -m bitnet_repro data` (or the Snakemake target) first")
+    return np.memmap(path, dtype=np.uint16, mode="r")

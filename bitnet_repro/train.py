@@ -1,0 +1,362 @@
+"""The training loop: AdamW with the paper's schedules, gradient accumulation, resumable checkpoints,
+JSON-lines metrics, divergence as a recorded outcome, and torchrun DDP/FSDP.
+
+Schedules (lr_at / wd_at):
+    polynomial  Table 10 (b1): linear warmup, then polynomial (power 1) decay to 0 (fairseq's
+                `polynomial_decay`, which the b1 recipe names)
+    two_stage   Sec. 2.2.3, Table 13, Figure 10 (b1.58): warmup to the peak LR, held for the first half;
+                at half the LR drops to `lr_stage2` and decays (cosine) to `min_lr_ratio * lr_stage2`,
+                and weight decay switches from `weight_decay` to `wd_stage2` (0)
+    cosine      the LLaMA baselines: warmup, cosine decay to `min_lr_ratio * lr`; constant weight decay
+Run directory (`out`):
+    config.json          the resolved RunConfig (written by `python -m bitnet_repro config`)
+    checkpoint/          latest resumable state, replaced atomically every `ckpt_every` steps
+    metrics.jsonl        one JSON object per step; validation entries carry "split": "val"
+    model/               the final checkpoint directory
+    summary.json         status (completed | diverged), final validation PPL, wall time
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+
+from .config import ConfigError, RunConfig, TrainConfig
+from .data import VAL_SETS, load_tokens
+from .model import Transformer
+from .utils import atomic_write_text, run_meta
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint directory is missing, truncated or from another format version."""
+
+
+# ------------------------------------------------------------------------------------------------------
+# Schedules
+# ------------------------------------------------------------------------------------------------------
+
+
+def lr_at(step: int, t: TrainConfig) -> float:
+    if t.warmup_steps and step < t.warmup_steps:
+        return t.lr * (step + 1) / t.warmup_steps
+    if t.schedule == "constant":
+        return t.lr
+    if t.schedule == "polynomial":
+        return t.lr * (1 - (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps))
+    if t.schedule == "cosine":
+        return _cosine(t.lr, t.min_lr_ratio, step - t.warmup_steps, t.steps - t.warmup_steps)
+    half = t.steps // 2  # two_stage
+    if step < half:
+        return t.lr
+    return _cosine(t.lr_stage2 if t.lr_stage2 is not None else t.lr, t.min_lr_ratio, step - half, t.steps - half)
+
+
+def _cosine(peak: float, min_ratio: float, step: int, total: int) -> float:
+    progress = min(1.0, step / max(1, total - 1))
+    return peak * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def wd_at(step: int, t: TrainConfig) -> float:
+    if t.schedule == "two_stage" and t.wd_stage2 is not None and step >= t.steps // 2:
+        return t.wd_stage2
+    return t.weight_decay
+
+
+# ------------------------------------------------------------------------------------------------------
+# Batches: a pure function of (seed, step), so a resumed run sees the same data without loader state
+# ------------------------------------------------------------------------------------------------------
+
+
+def batch_offsets(n_tokens: int, t: TrainConfig, step: int) -> torch.Tensor:
+    """Start offsets of the step's `grad_accum * micro_batch` training windows (the global batch)."""
+    g = torch.Generator().manual_seed(t.seed * 1_000_003 + step)
+    return torch.randint(0, n_tokens - t.seq_len - 1, (t.grad_accum * t.micro_batch,), generator=g)
+
+
+def windows(tokens: np.ndarray, offsets: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    buf = torch.from_numpy(np.stack([tokens[o : o + seq_len + 1] for o in offsets.tolist()]).astype(np.int64))
+    return buf[:, :-1], buf[:, 1:]
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, tokens: np.ndarray, seq_len: int, max_tokens: int, batch: int,
+             device: torch.device, autocast: Callable[[], Any]) -> float:  # fmt: skip
+    """Mean next-token loss over non-overlapping windows of `seq_len` from the start of `tokens`."""
+    was_training = model.training
+    model.eval()
+    n_windows = max(1, min(max_tokens, len(tokens) - 1) // seq_len)
+    total, count = 0.0, 0
+    for start in range(0, n_windows, batch):
+        offsets = torch.arange(start, min(n_windows, start + batch)) * seq_len
+        x, y = windows(tokens, offsets, seq_len)
+        with autocast():
+            _, loss = model(x.to(device), y.to(device))
+        total += float(loss) * x.numel()
+        count += x.numel()
+    model.train(was_training)
+    return total / count
+
+
+# ------------------------------------------------------------------------------------------------------
+# Checkpoints
+# ------------------------------------------------------------------------------------------------------
+
+
+def save_model_dir(path: Path, model: torch.nn.Module, cfg: RunConfig, meta: dict[str, Any],
+                   extra: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """Write a checkpoint directory atomically: build it beside `path`, then swap it in."""
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp / "model.safetensors"))
+    (tmp / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    if extra:
+        torch.save(extra, tmp / "train_state.pt")
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        os.replace(path, old)
+    os.replace(tmp, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_model_dir(path: Path, device: str | torch.device = "cpu") -> tuple[Transformer, RunConfig]:
+    """Load a checkpoint directory written by `save_model_dir`, with clear errors for broken ones."""
+    path = Path(path)
+    for name in ("config.json", "model.safetensors"):
+        if not (path / name).is_file():
+            raise CheckpointError(f"{path} is not a checkpoint directory: {name} is missing")
+    try:
+        cfg = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
+    except (json.JSONDecodeError, KeyError) as e:
+        raise CheckpointError(f"{path / 'config.json'} is unreadable ({e}); the checkpoint is damaged") from e
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    try:
+        state = load_file(str(path / "model.safetensors"), device=str(device))
+    except Exception as e:  # safetensors raises its own error types for truncated headers and data
+        raise CheckpointError(
+            f"{path / 'model.safetensors'} is truncated or corrupt ({e}). Retrain, or delete the directory "
+            "so that the run resumes from its last good checkpoint."
+        ) from e
+    model = Transformer(cfg.model).to(device)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not match the config (missing {missing}, unexpected {unexpected})")
+    return model, cfg
+
+
+def find_resumable(run_dir: Path) -> Path | None:
+    """The last complete checkpoint: checkpoint/, or checkpoint.old/ if a swap was interrupted."""
+    for name in ("checkpoint", "checkpoint.old"):
+        p = run_dir / name
+        if (p / "train_state.pt").is_file() and (p / "model.safetensors").is_file():
+            return p
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------
+# Distributed
+# ------------------------------------------------------------------------------------------------------
+
+
+def init_distributed(device_type: str) -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def wrap_model(model: torch.nn.Module, t: TrainConfig, world: int, device: torch.device) -> torch.nn.Module:
+    if world == 1:
+        return model
+    if t.parallel == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        for block in model.layers:  # type: ignore[attr-defined]
+            fully_shard(block)
+        fully_shard(model)
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+# ------------------------------------------------------------------------------------------------------
+# Training
+# ------------------------------------------------------------------------------------------------------
+
+
+def make_optimizer(model: torch.nn.Module, t: TrainConfig) -> torch.optim.AdamW:
+    """AdamW on the latent full-precision weights (Sec. 2.2.2). Weight decay applies to matrices only."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    other = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": t.weight_decay, "decays": True},
+              {"params": other, "weight_decay": 0.0, "decays": False}]  # fmt: skip
+    return torch.optim.AdamW(groups, lr=t.lr, betas=t.betas, eps=1e-8, foreach=True)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
+          stop_after: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train (or resume) the run `cfg` into `out`; returns the summary. `stop_after` ends the process after
+    that many steps without writing the final outputs (used by tests to simulate a killed run)."""
+    t = cfg.train
+    device = torch.device(t.device if t.device != "cuda" or torch.cuda.is_available() else "cpu")
+    if device.type != t.device:
+        raise ConfigError(f"train.device={t.device!r} but no such device is available; use --device cpu")
+    rank, world = init_distributed(device.type)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if t.threads and device.type == "cpu":
+        torch.set_num_threads(t.threads)
+    if t.grad_accum * t.micro_batch % world:
+        raise ConfigError(f"the global batch ({t.grad_accum * t.micro_batch} sequences) must split over {world} ranks")
+    use_amp = t.amp and device.type == "cuda"
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
+
+    train_tokens = load_tokens(data_dir, "train")
+    val_tokens = {name: load_tokens(data_dir, f"val_{name}") for name in VAL_SETS}
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.jsonl"
+
+    seed_everything(t.seed)
+    model = Transformer(cfg.model).to(device)
+    optimizer = make_optimizer(model, t)
+    start_step, min_loss, wall_before = 0, math.inf, 0.0
+    resume = find_resumable(out)
+    if resume is not None:
+        model, _ = load_model_dir(resume, device)
+        optimizer = make_optimizer(model, t)
+        state = torch.load(resume / "train_state.pt", map_location=device, weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        start_step, min_loss, wall_before = state["step"], state["min_loss"], state["wall_time"]
+        log.info("resuming %s from step %d (%s)", cfg.run_id, start_step, resume)
+        if rank == 0 and metrics_path.exists():  # drop metrics logged after the checkpoint
+            kept = [ln for ln in metrics_path.read_text().splitlines() if json.loads(ln)["step"] < start_step]
+            atomic_write_text(metrics_path, "".join(ln + "\n" for ln in kept))
+    elif rank == 0:
+        metrics_path.unlink(missing_ok=True)
+    ddp_model = wrap_model(model, t, world, device)
+    meta = run_meta(seed=t.seed, run_id=cfg.run_id, device=str(device), world_size=world, amp=use_amp)
+
+    def eval_all() -> dict[str, float]:
+        batch = max(1, t.micro_batch)
+        losses = {n: evaluate(ddp_model, v, t.seq_len, t.eval_tokens, batch, device, autocast) for n, v in val_tokens.items()}
+        return {**{f"val_{n}_loss": round(v, 6) for n, v in losses.items()},
+                **{f"val_{n}_ppl": round(math.exp(min(v, 50.0)), 4) for n, v in losses.items()}}  # fmt: skip
+
+    bar = None
+    if progress and rank == 0:
+        from tqdm import tqdm
+
+        bar = tqdm(total=t.steps, initial=start_step, desc=cfg.name, unit="step", dynamic_ncols=True)
+    status, diverged_at = "completed", None
+    tic = time.perf_counter()
+    metrics_file = open(metrics_path, "a") if rank == 0 else None
+    ddp_model.train()
+    step = start_step
+    for step in range(start_step, t.steps):
+        step_tic = time.perf_counter()
+        lr, wd = lr_at(step, t), wd_at(step, t)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+            group["weight_decay"] = wd if group["decays"] else 0.0
+        offsets = batch_offsets(len(train_tokens), t, step)[rank::world]
+        micro = offsets.split(t.micro_batch)
+        loss_sum = torch.zeros((), device=device)
+        for i, chunk in enumerate(micro):
+            x, y = windows(train_tokens, chunk, t.seq_len)
+            sync = i == len(micro) - 1 or world == 1 or t.parallel == "fsdp"
+            ctx = ddp_model.no_sync() if not sync else nullcontext()  # type: ignore[operator]
+            with ctx, autocast():
+                _, loss = ddp_model(x.to(device), y.to(device))
+                (loss / len(micro)).backward()
+            loss_sum += loss.detach()
+        loss_val = loss_sum / len(micro)
+        if world > 1:
+            dist.all_reduce(loss_val, op=dist.ReduceOp.AVG)
+        loss_f = float(loss_val)
+        max_norm = t.grad_clip if t.grad_clip > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+        if not math.isfinite(loss_f) or not math.isfinite(grad_norm) or loss_f > t.diverge_factor * min_loss:
+            status, diverged_at = "diverged", step
+            log.warning("%s diverged at step %d (loss %.4g, grad norm %.4g)", cfg.name, step, loss_f, grad_norm)
+            optimizer.zero_grad(set_to_none=True)
+        else:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            min_loss = min(min_loss, loss_f)
+        dt = time.perf_counter() - step_tic
+        record: dict[str, Any] = {"step": step, "tokens": (step + 1) * t.batch_tokens, "loss": round(loss_f, 6),
+                                  "lr": lr, "weight_decay": wd, "grad_norm": round(grad_norm, 6),
+                                  "tokens_per_s": round(t.batch_tokens / dt, 1)}  # fmt: skip
+        done = step + 1
+        if status == "completed" and (done % t.eval_every == 0 or done == t.steps):
+            record.update(split="val", **eval_all())
+        if metrics_file:
+            metrics_file.write(json.dumps(record) + "\n")
+            metrics_file.flush()
+        if bar:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_f:.3f}", lr=f"{lr:.2e}")
+        if status == "diverged":
+            break
+        if rank == 0 and (done % t.ckpt_every == 0 and done < t.steps):
+            state = {"optimizer": optimizer.state_dict(), "step": done, "min_loss": min_loss,
+                     "wall_time": wall_before + time.perf_counter() - tic,
+                     "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                             "python": random.getstate()}}  # fmt: skip
+            save_model_dir(out / "checkpoint", model, cfg, meta, extra=state)
+        if stop_after is not None and done >= stop_after:
+            if metrics_file:
+                metrics_file.close()
+            return {"status": "stopped", "step": done}
+    if bar:
+        bar.close()
+    if metrics_file:
+        metrics_file.close()
+    wall = wall_before + time.perf_counter() - tic
+    summary: dict[str, Any] = {"run_id": cfg.run_id, "name": cfg.name, "profile": cfg.profile, "size": cfg.size,
+                               "variant": cfg.variant, "status": status, "steps": step + 1,
+                               "tokens": (step + 1) * t.batch_tokens, "wall_time_s": round(wall, 1),
+                               "device": str(device), "world_size": world,
+                               "params_nonembedding": model.count_params(non_embedding=True),
+                               "params_total": model.count_params(non_embedding=False)}  # fmt: skip
+    if status == "diverged":
+        summary["diverged_at_step"] = diverged_at
+    else:
+        summary.update(eval_all())
+    if rank == 0:
+        save_model_dir(out / "model", model, cfg, {**meta, "summary": summary})
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    if world > 1:
+        dist.barrier()
+    return summary

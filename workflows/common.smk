@@ -1,0 +1,38 @@
+# Profiles are loaded and validated here (JSON Schema), then resolved into runs by bitnet_repro.config
+# (dataclass validation). Run ids are name-sha256(resolved config)[:10].
+import sys
+from pathlib import Path
+
+import yaml
+from snakemake.utils import validate
+
+sys.path.insert(0, workflow.basedir)
+from bitnet_repro.config import _build, DataConfig, runs_from_profile  # noqa: E402
+from bitnet_repro.data import cache_key  # noqa: E402
+
+PROFILE = config.get("profile", "cpu")
+PROFILES, RUNS, DATA_KEYS = {}, {}, {}
+for _path in sorted(Path(workflow.basedir, "workflows", "profiles").glob("*.yaml")):
+    _profile = yaml.safe_load(_path.read_text())
+    validate(_profile, "schemas/profile.schema.yaml")
+    PROFILES[_profile["name"]] = _profile
+    RUNS[_profile["name"]] = {r.run_id: r for r in runs_from_profile(_profile)}
+    DATA_KEYS[_profile["name"]] = cache_key(_build(DataConfig, _profile.get("data", {}), "data"))
+if PROFILE not in PROFILES:
+    raise ValueError(f"profile={PROFILE!r} is not one of {sorted(PROFILES)} (workflows/profiles/*.yaml)")
+
+wildcard_constraints:
+    profile="|".join(PROFILES),
+    run_id=r"[A-Za-z0-9_.-]+-[0-9a-f]{10}",
+
+
+def data_dir(profile):
+    return f"results/{profile}/data/{DATA_KEYS[profile]}"
+
+
+def summaries(profile):
+    return [f"results/{profile}/runs/{rid}/summary.json" for rid in RUNS[profile]]
+
+
+def bench_setting(profile, key, default):
+    return PROFILES[profile].get("bench", {}).get(key, default)

@@ -1,0 +1,78 @@
+# Data preparation, training, the training-cost benchmark and the training table.
+
+
+rule data:
+    output:
+        f"results/{{profile}}/data/{{key}}/data.json",
+    log:
+        "results/{profile}/logs/data-{key}.log",
+    benchmark:
+        "results/{profile}/benchmarks/data-{key}.tsv"
+    threads: 2
+    shell:
+        "python -m bitnet_repro data --profile {wildcards.profile} "
+        "--out results/{wildcards.profile}/data/{wildcards.key} > {log} 2>&1"
+
+
+rule run_config:
+    output:
+        "results/{profile}/runs/{run_id}/config.json",
+    params:
+        name=lambda wc: RUNS[wc.profile][wc.run_id].name,
+    log:
+        "results/{profile}/logs/config-{run_id}.log",
+    shell:
+        "python -m bitnet_repro config --profile {wildcards.profile} --run {params.name} --out {output} > {log} 2>&1"
+
+
+rule train_model:
+    input:
+        config="results/{profile}/runs/{run_id}/config.json",
+        data=lambda wc: f"{data_dir(wc.profile)}/data.json",
+    output:
+        summary="results/{profile}/runs/{run_id}/summary.json",
+        model=directory("results/{profile}/runs/{run_id}/model"),
+    params:
+        data=lambda wc: data_dir(wc.profile),
+        out="results/{profile}/runs/{run_id}",
+    log:
+        "results/{profile}/logs/train-{run_id}.log",
+    benchmark:
+        "results/{profile}/benchmarks/train-{run_id}.tsv"
+    threads: 1
+    resources:
+        gpus=lambda wc: 1 if RUNS[wc.profile][wc.run_id].train.device == "cuda" else 0,
+    shell:
+        "python -m bitnet_repro train --config {input.config} --data {params.data} --out {params.out} "
+        "--threads {threads} > {log} 2>&1"
+
+
+rule training_table:
+    input:
+        lambda wc: summaries(wc.profile),
+    output:
+        csv="results/{profile}/tables/training.csv",
+        md="results/{profile}/tables/training.md",
+    log:
+        "results/{profile}/logs/training_table.log",
+    shell:
+        "python -m bitnet_repro report {input} --profile {wildcards.profile} "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule bench_train_step:
+    # Takes every core so that nothing else runs beside the timing.
+    output:
+        "results/{profile}/bench/train_step.json",
+    params:
+        size=lambda wc: bench_setting(wc.profile, "size", "cpu-l"),
+        steps=lambda wc: bench_setting(wc.profile, "steps", 10),
+        repeats=lambda wc: bench_setting(wc.profile, "repeats", 5),
+    log:
+        "results/{profile}/logs/bench_train_step.log",
+    benchmark:
+        "results/{profile}/benchmarks/bench_train_step.tsv"
+    threads: workflow.cores
+    shell:
+        "python -m bitnet_repro bench --profile {wildcards.profile} --size {params.size} --steps {params.steps} "
+        "--repeats {params.repeats} --threads {threads} --out {output} > {log} 2>&1"
