@@ -43,7 +43,7 @@ def cmd_config(args: argparse.Namespace) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from .config import _build, DataConfig
+    from .config import DataConfig, _build
     from .data import prepare
 
     cfg = _build(DataConfig, load_profile(args.profile).get("data", {}), "data")
@@ -80,7 +80,10 @@ def cmd_presets(args: argparse.Namespace) -> None:
     print(f"{'size':10} {'source':14} {'d_model':>7} {'layers':>6} {'heads':>5} {'d_ff':>6} {'non-emb params':>15}")
     for name, row in SIZES.items():
         m = preset_model(name, "fp16")
-        print(f"{name:10} {row['source']:14} {m.d_model:7} {m.n_layers:6} {m.n_heads:5} {m.d_ff:6} {m.n_params_nonembedding:15,}")
+        print(
+            f"{name:10} {row['source']:14} {m.d_model:7} {m.n_layers:6} {m.n_heads:5} {m.d_ff:6} "
+            f"{m.n_params_nonembedding:15,}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

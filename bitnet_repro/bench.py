@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .config import _build, DataConfig, TrainConfig, load_profile, make_run
+from .config import DataConfig, TrainConfig, _build, load_profile, make_run
 from .model import Transformer
 from .reference import appendix_d_model
 from .train import make_optimizer

@@ -20,7 +20,7 @@ clamp, which is what the released code, Hugging Face's BitNet integration and ll
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
@@ -56,9 +56,7 @@ def weight_scale(w: torch.Tensor, groups: int = 1) -> torch.Tensor:
     return g.abs().mean(dim=tuple(range(1, g.dim())), keepdim=True).expand_as(g).reshape(w.shape)
 
 
-def weight_quant_b158(
-    w: torch.Tensor, eps: float = EPS, eps_mode: str = "clamp", groups: int = 1
-) -> torch.Tensor:
+def weight_quant_b158(w: torch.Tensor, eps: float = EPS, eps_mode: str = "clamp", groups: int = 1) -> torch.Tensor:
     """BitNet b1.58 weights, Eq. 3-5: RoundClip(W / beta, -1, 1) * beta (Appendix D `weight_quant`)."""
     scale = 1.0 / _safe(weight_scale(w, groups), eps, eps_mode)
     return (w * scale).round().clamp(-1, 1) / scale

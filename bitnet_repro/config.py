@@ -412,4 +412,6 @@ def make_run(
     model = preset_model(size, variant, **model_fields)
     train = _build(TrainConfig, train_fields, "train")
     name = name or f"{size}-{variant}"
-    return RunConfig(name=name, model=model, train=train, data=data, profile=profile["name"], size=size, variant=variant)
+    return RunConfig(
+        name=name, model=model, train=train, data=data, profile=profile["name"], size=size, variant=variant
+    )

@@ -27,9 +27,9 @@ import random
 import re
 import socket
 import tarfile
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -45,7 +45,9 @@ CHECKSUMS = {
     "c4/c4_validation_2k.jsonl": "118ef726b71172521feff878ce0e91f9d2da2d7772d47eb7e90391997da09cb4",
     "c4/c4_validation_shard0_first1025.jsonl": "c428660681e457469d2ff57bfd62636d52e6002e06c8cafe3aea714033787f78",
     "brown/brown-tagged.tar.xz": "9fe16391470f76d90a0305a8db55e5b2e48ecb6811d0d3693cac3ac1c82f5410",
-    "tinystories/tinystories-v1-train-head-lowercased.txt.xz": "19a92baf1e482ce5aa413faa59857d3a4f64bd43a91995c6b1d7163a283e866d",
+    "tinystories/tinystories-v1-train-head-lowercased.txt.xz": (
+        "19a92baf1e482ce5aa413faa59857d3a4f64bd43a91995c6b1d7163a283e866d"
+    ),
     "wikitext2/wiki.test.raw.hf-nonempty-crlf": "4f3e427e4aff23acff917a8a51aeae21bf12832256e26914c8fc250dcef4103c",
 }  # fmt: skip
 
@@ -237,12 +239,15 @@ def _train_tokenizer(docs: list[str], cfg: DataConfig, out: Path) -> None:
 
     model = io.BytesIO()
     # BPE with byte fallback, identity normalisation and split digits, as LLaMA's SentencePiece tokenizer.
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=lines(), model_writer=model, vocab_size=cfg.vocab_size, model_type="bpe",
-        byte_fallback=True, split_digits=True, normalization_rule_name="identity",
-        remove_extra_whitespaces=False, character_coverage=0.9995, max_sentence_length=1 << 16,
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=os.cpu_count() or 1, minloglevel=2,
-    )  # fmt: skip
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=lines(), model_writer=model, vocab_size=cfg.vocab_size, model_type="bpe",
+            byte_fallback=True, split_digits=True, normalization_rule_name="identity",
+            remove_extra_whitespaces=False, character_coverage=0.9995, max_sentence_length=1 << 16,
+            unk_id=0, bos_id=1, eos_id=2, pad_id=-1, num_threads=os.cpu_count() or 1, minloglevel=2,
+        )  # fmt: skip
+    except RuntimeError as e:
+        raise DataError(f"SentencePiece could not train with data.vocab_size={cfg.vocab_size}: {e}") from e
     atomic_write_bytes(out, model.getvalue())
 
 

@@ -157,7 +157,9 @@ class Transformer(nn.Module):
             self._rope = rotary_cos_sin(self.cfg, max(T, self.cfg.max_seq_len), device)
         return self._rope[0][:T], self._rope[1][:T]
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx (B, T) token ids -> logits (B, T, vocab) and, given targets, the mean cross-entropy."""
         B, T = idx.shape
         cos, sin = self.rope(T, idx.device)

@@ -25,9 +25,10 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -269,7 +270,9 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
 
     def eval_all() -> dict[str, float]:
         batch = max(1, t.micro_batch)
-        losses = {n: evaluate(ddp_model, v, t.seq_len, t.eval_tokens, batch, device, autocast) for n, v in val_tokens.items()}
+        losses = {
+            n: evaluate(ddp_model, v, t.seq_len, t.eval_tokens, batch, device, autocast) for n, v in val_tokens.items()
+        }
         return {**{f"val_{n}_loss": round(v, 6) for n, v in losses.items()},
                 **{f"val_{n}_ppl": round(math.exp(min(v, 50.0)), 4) for n, v in losses.items()}}  # fmt: skip
 

@@ -36,3 +36,17 @@ def summaries(profile):
 
 def bench_setting(profile, key, default):
     return PROFILES[profile].get("bench", {}).get(key, default)
+
+
+def gpus_per_run(profile, run_id):
+    """GPUs a training job asks for: the profile's `gpus_per_run` on CUDA profiles, none on CPU ones."""
+    if RUNS[profile][run_id].train.device != "cuda":
+        return 0
+    return PROFILES[profile].get("gpus_per_run", 1)
+
+
+def launcher(profile, gpus):
+    """`python -m bitnet_repro` for one process; torchrun (DDP / FSDP, one process per GPU) for several."""
+    if gpus > 1:
+        return f"torchrun --standalone --nproc-per-node {gpus} -m bitnet_repro"
+    return "python -m bitnet_repro"

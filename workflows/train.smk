@@ -1,3 +1,5 @@
+import os
+
 # Data preparation, training, the training-cost benchmark and the training table.
 
 
@@ -9,9 +11,11 @@ rule data:
     benchmark:
         "results/{profile}/benchmarks/data-{key}.tsv"
     threads: 2
+    conda:
+        "../environment.yml"
     shell:
         "python -m bitnet_repro data --profile {wildcards.profile} "
-        "--out results/{wildcards.profile}/data/{wildcards.key} > {log} 2>&1"
+        "--out $(dirname {output}) > {log} 2>&1"
 
 
 rule run_config:
@@ -21,6 +25,8 @@ rule run_config:
         name=lambda wc: RUNS[wc.profile][wc.run_id].name,
     log:
         "results/{profile}/logs/config-{run_id}.log",
+    conda:
+        "../environment.yml"
     shell:
         "python -m bitnet_repro config --profile {wildcards.profile} --run {params.name} --out {output} > {log} 2>&1"
 
@@ -34,16 +40,19 @@ rule train_model:
         model=directory("results/{profile}/runs/{run_id}/model"),
     params:
         data=lambda wc: data_dir(wc.profile),
-        out="results/{profile}/runs/{run_id}",
+        out=lambda wc, output: os.path.dirname(output.summary),
+        launch=lambda wc, resources: launcher(wc.profile, resources.gpu),
     log:
         "results/{profile}/logs/train-{run_id}.log",
     benchmark:
         "results/{profile}/benchmarks/train-{run_id}.tsv"
     threads: 1
     resources:
-        gpus=lambda wc: 1 if RUNS[wc.profile][wc.run_id].train.device == "cuda" else 0,
+        gpu=lambda wc: gpus_per_run(wc.profile, wc.run_id),
+    conda:
+        "../environment.yml"
     shell:
-        "python -m bitnet_repro train --config {input.config} --data {params.data} --out {params.out} "
+        "{params.launch} train --config {input.config} --data {params.data} --out {params.out} "
         "--threads {threads} > {log} 2>&1"
 
 
@@ -55,6 +64,8 @@ rule training_table:
         md="results/{profile}/tables/training.md",
     log:
         "results/{profile}/logs/training_table.log",
+    conda:
+        "../environment.yml"
     shell:
         "python -m bitnet_repro report {input} --profile {wildcards.profile} "
         "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
@@ -73,6 +84,8 @@ rule bench_train_step:
     benchmark:
         "results/{profile}/benchmarks/bench_train_step.tsv"
     threads: workflow.cores
+    conda:
+        "../environment.yml"
     shell:
         "python -m bitnet_repro bench --profile {wildcards.profile} --size {params.size} --steps {params.steps} "
         "--repeats {params.repeats} --threads {threads} --out {output} > {log} 2>&1"

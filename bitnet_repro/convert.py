@@ -1,0 +1,66 @@
+"""Exact converters from our checkpoints to the ecosystem's formats.
+
+FP16 (arch llama)      -> transformers.LlamaForCausalLM (PTQ libraries, lm-eval's `hf` model type)
+BitNet b1.58 (subln)   -> transformers.BitNetForCausalLM with `AutoBitLinear` in online mode (latent weights,
+                          quantized on the fly as in training), the layout of Hugging Face's BitNet
+Module names are the same on both sides, so the state dict is copied as is; parity is tested on logits.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .model import Transformer
+
+
+def _common(cfg) -> dict:
+    return dict(
+        vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
+        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.n_heads,
+        max_position_embeddings=cfg.max_seq_len, rms_norm_eps=cfg.norm_eps, hidden_act="silu",
+        rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta}, tie_word_embeddings=False,
+        attention_bias=False, bos_token_id=1, eos_token_id=2,
+    )  # fmt: skip
+
+
+def _state(model: Transformer) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in model.state_dict().items():
+        out[k if k == "lm_head.weight" else f"model.{k}"] = v
+    return out
+
+
+def to_hf_llama(model: Transformer):
+    """An FP16 (arch llama) model as a `transformers.LlamaForCausalLM` with identical weights."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = model.cfg
+    if cfg.linear != "fp16":
+        raise ValueError(f"to_hf_llama converts FP16 models; this one is {cfg.linear} (use to_hf_bitnet)")
+    hf = LlamaForCausalLM(LlamaConfig(**_common(cfg), mlp_bias=False))
+    hf.load_state_dict(_state(model), strict=True)
+    return hf.eval()
+
+
+def to_hf_bitnet(model: Transformer):
+    """A BitNet b1.58 (arch subln) model as a `transformers.BitNetForCausalLM` whose linear layers are
+    `AutoBitLinear(online_quant=True)`: absmean ternary weights and per-token int8 activations, computed from
+    the latent weights exactly as our BitLinear does."""
+    from transformers import BitNetConfig, BitNetForCausalLM
+    from transformers.integrations.bitnet import replace_with_bitnet_linear
+    from transformers.utils.quantization_config import BitNetQuantConfig
+
+    cfg = model.cfg
+    if cfg.linear != "bitnet_b158" or cfg.arch != "subln" or cfg.act_quantizer != "absmax" or cfg.quant_groups != 1:
+        raise ValueError("Hugging Face's BitNet layout holds BitNet b1.58 with arch subln, absmax, one group")
+    if cfg.eps_mode != "clamp" or cfg.quant_eps != 1e-5:
+        raise ValueError("Hugging Face's BitNet clamps the scales at 1e-5 (eps_mode clamp, quant_eps 1e-5)")
+    qcfg = BitNetQuantConfig(
+        linear_class="autobitlinear", quantization_mode="online", modules_to_not_convert=["lm_head"]
+    )
+    hf = BitNetForCausalLM(BitNetConfig(**_common(cfg)))
+    replace_with_bitnet_linear(hf, modules_to_not_convert=["lm_head"], quantization_config=qcfg)
+    hf.to_empty(device="cpu")
+    hf.load_state_dict(_state(model), strict=True)
+    hf.model.rotary_emb.__init__(hf.config)  # its inv_freq buffer was emptied by to_empty
+    return hf.eval()

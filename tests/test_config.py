@@ -1,0 +1,119 @@
+"""Configs: every YAML validates (JSON Schema and dataclasses), bad values fail clearly, presets cite tables."""
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from bitnet_repro.config import (
+    SIZES,
+    ConfigError,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    load_profile,
+    preset_model,
+    recipe,
+    runs_from_profile,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = yaml.safe_load((ROOT / "workflows/schemas/profile.schema.yaml").read_text())
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "workflows/profiles").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_profile_validates_twice(path):
+    profile = yaml.safe_load(path.read_text())
+    jsonschema.validate(profile, SCHEMA)
+    runs = runs_from_profile(profile)
+    assert runs and len({r.run_id for r in runs}) == len(runs)
+    for run in runs:
+        assert RunConfig.from_dict(run.to_dict()) == run
+
+
+def test_every_yaml_in_the_repo_parses():
+    for path in ROOT.rglob("*.y*ml"):
+        if ".venv" in path.parts or "results" in path.parts or ".snakemake" in path.parts:
+            continue
+        yaml.safe_load(path.read_text())
+
+
+def test_profiles_cover_the_issue():
+    smoke = runs_from_profile(load_profile("smoke"))
+    assert {(r.size, r.variant) for r in smoke} == {
+        (s, v) for s in ("tiny-1", "tiny-2") for v in ("fp16", "bitnet_b1", "bitnet_b158")
+    }
+    cpu = runs_from_profile(load_profile("cpu"))
+    sizes = sorted({r.size for r in cpu}, key=lambda s: SIZES[s]["d_model"])
+    params = [preset_model(s, "fp16").n_params_nonembedding for s in sizes]
+    assert len(sizes) >= 4 and params[-1] / params[0] >= 8
+    paper = runs_from_profile(load_profile("paper"))
+    assert {r.size for r in paper} >= {f"b1-{s}" for s in ("125M", "1.3B", "6.7B", "30B")} | {"b158-3B"}
+
+
+def test_presets_match_paper_tables():
+    m = preset_model("b158-3B", "bitnet_b158")
+    assert (m.d_model, m.d_ff, m.n_heads, m.n_layers) == (3200, 8640, 32, 26)  # Table 12
+    assert SIZES["b158-3B"]["source"] == "Table 12" and SIZES["b1-6.7B"]["source"] == "Table 10"
+    r = recipe("b158-700M", "bitnet_b158")  # Table 13
+    assert (r["lr"], r["lr_stage2"], r["weight_decay"], r["wd_stage2"], r["warmup_steps"]) == (
+        1.5e-3,
+        1e-3,
+        0.1,
+        0.0,
+        375,
+    )
+    assert recipe("b158-700M", "fp16")["lr"] == 2.5e-4
+    r = recipe("b1-13B", "bitnet_b1")  # Table 10
+    assert (r["lr"], r["weight_decay"], r["betas"], r["warmup_steps"], r["steps"]) == (
+        4e-4,
+        0.05,
+        (0.9, 0.98),
+        750,
+        40_000,
+    )
+    for name, row in SIZES.items():
+        assert row["source"].startswith(("Table", "ours")), name
+
+
+@pytest.mark.parametrize(
+    "build,match",
+    [
+        (lambda: ModelConfig(linear="bitnet_b2"), "model.linear='bitnet_b2' is not one of"),
+        (lambda: TrainConfig(lr=-1e-3), "train.lr=-0.001 must be a finite number > 0"),
+        (lambda: TrainConfig(lr=float("nan")), "train.lr=nan"),
+        (lambda: ModelConfig(d_model=100, n_heads=3), "must split into n_heads"),
+        (lambda: ModelConfig(linear="fp16", arch="subln"), "only applies to BitNet"),
+        (lambda: TrainConfig(batch_tokens=1000), "multiple of micro_batch"),
+        (lambda: ModelConfig(quant_groups=3), "must divide"),
+    ],
+)
+def test_bad_values_fail_clearly(build, match):
+    with pytest.raises(ConfigError, match=match.replace("(", r"\(").replace(")", r"\)")):
+        build()
+
+
+def test_unknown_key_and_version():
+    run = runs_from_profile(load_profile("smoke"))[0]
+    d = run.to_dict()
+    d["model"]["hidden"] = 3
+    with pytest.raises(ConfigError, match="unknown key"):
+        RunConfig.from_dict(d)
+    d = run.to_dict()
+    d["format_version"] = 99
+    with pytest.raises(ConfigError, match="format_version"):
+        RunConfig.from_dict(d)
+
+
+def test_run_id_follows_content():
+    profile = load_profile("smoke")
+    a = runs_from_profile(profile)[0]
+    assert a.run_id == runs_from_profile(load_profile("smoke"))[0].run_id
+    profile["train"]["steps"] += 1
+    assert runs_from_profile(profile)[0].run_id != a.run_id
+
+
+def test_unknown_profile():
+    with pytest.raises(ConfigError, match="available"):
+        load_profile("nope")
