@@ -13,7 +13,9 @@ rule all:
     default_target: True
     input:
         f"results/{PROFILE}/tables/training.csv",
+        f"results/{PROFILE}/figures/training_curves.png",
         f"results/{PROFILE}/bench/train_step.json",
+        f"results/{PROFILE}/checks/resume.json",
 
 
 rule train:
@@ -24,7 +26,9 @@ rule train:
 rule smoke:
     input:
         "results/smoke/tables/training.csv",
+        "results/smoke/figures/training_curves.png",
         "results/smoke/bench/train_step.json",
+        "results/smoke/checks/resume.json",
 
 
 rule bench:

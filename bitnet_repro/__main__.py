@@ -74,6 +74,21 @@ def cmd_report(args: argparse.Namespace) -> None:
     training_report([Path(p) for p in args.summaries], Path(args.out_csv), Path(args.out_md), args.profile)
 
 
+def cmd_check_resume(args: argparse.Namespace) -> None:
+    from .checks import kill_and_resume
+
+    result = kill_and_resume(_run_config(args), Path(args.data), Path(args.work), Path(args.out))
+    print(json.dumps({k: v for k, v in result.items() if k != "meta"}, indent=2))
+    if not result["final_weights_bitwise_equal"]:
+        raise SystemExit("resumed run differs from the uninterrupted run")
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    from .plots import training_curves
+
+    training_curves([Path(p) for p in args.runs], Path(args.out), args.profile)
+
+
 def cmd_presets(args: argparse.Namespace) -> None:
     from .config import preset_model
 
@@ -129,6 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", required=True)
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
+    p = add("check-resume", cmd_check_resume, "SIGKILL a training run mid-way, resume it, compare with a clean run")
+    run_args(p)
+    p.add_argument("--data", required=True)
+    p.add_argument("--work", required=True, help="scratch directory for the two runs")
+    p.add_argument("--out", required=True, help="JSON file")
+    p = add("plot", cmd_plot, "training and validation curves of a profile's runs (PNG and PDF)")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out", required=True, help="output path without extension")
     add("presets", cmd_presets, "list the model presets (paper tables and CPU sizes)")
 
     args = parser.parse_args(argv)

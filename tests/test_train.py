@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from bitnet_repro.checks import kill_and_resume
 from bitnet_repro.config import DataConfig, TrainConfig, load_profile, make_run
 from bitnet_repro.train import CheckpointError, load_model_dir, lr_at, train, wd_at
 
@@ -86,38 +87,10 @@ def test_resume_is_bitwise_identical(token_dir, tmp_path, variant):
 def test_sigkill_mid_run_then_resume(token_dir, tmp_path):
     """A real SIGKILL of the training process; the rerun resumes and ends where an uninterrupted run ends."""
     run = _run("bitnet_b158", steps=400, ckpt_every=20, eval_every=400)
-    cfg_path = tmp_path / "config.json"
-    cfg_path.write_text(json.dumps(run.to_dict()))
-    cmd = [
-        sys.executable,
-        "-m",
-        "bitnet_repro",
-        "train",
-        "--config",
-        str(cfg_path),
-        "--data",
-        str(token_dir),
-        "--no-progress",
-        "--threads",
-        "1",
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(cmd + ["--out", str(tmp_path / "killed")], env=env, cwd=ROOT)
-    ckpt = tmp_path / "killed/checkpoint/train_state.pt"
-    import time
-
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    proc.kill()
-    proc.wait()
-    assert not (tmp_path / "killed/summary.json").exists()
-    subprocess.run(cmd + ["--out", str(tmp_path / "killed")], env=env, cwd=ROOT, check=True, capture_output=True)
-    subprocess.run(cmd + ["--out", str(tmp_path / "clean")], env=env, cwd=ROOT, check=True, capture_output=True)
-    a = load_file(str(tmp_path / "killed/model/model.safetensors"))
-    b = load_file(str(tmp_path / "clean/model/model.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    result = kill_and_resume(run, token_dir, tmp_path / "work", tmp_path / "resume.json")
+    assert result["resumed_from_step"] >= 20 and result["killed_after_step"] >= result["resumed_from_step"]
+    assert result["final_weights_bitwise_equal"] and result["max_abs_weight_difference"] == 0.0
+    assert json.loads((tmp_path / "resume.json").read_text())["final_weights_bitwise_equal"]
 
 
 def test_divergence_is_a_recorded_outcome(token_dir, tmp_path):

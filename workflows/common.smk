@@ -50,3 +50,8 @@ def launcher(profile, gpus):
     if gpus > 1:
         return f"torchrun --standalone --nproc-per-node {gpus} -m bitnet_repro"
     return "python -m bitnet_repro"
+
+
+def check_resume_run(profile):
+    """The run the resume check kills: the profile's `check_resume_run`, else its first run."""
+    return PROFILES[profile].get("check_resume_run", next(iter(RUNS[profile].values())).name)

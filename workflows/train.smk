@@ -89,3 +89,39 @@ rule bench_train_step:
     shell:
         "python -m bitnet_repro bench --profile {wildcards.profile} --size {params.size} --steps {params.steps} "
         "--repeats {params.repeats} --threads {threads} --out {output} > {log} 2>&1"
+
+
+rule training_figure:
+    input:
+        lambda wc: summaries(wc.profile),
+    output:
+        png="results/{profile}/figures/training_curves.png",
+        pdf="results/{profile}/figures/training_curves.pdf",
+        caption="results/{profile}/figures/training_curves.md",
+    params:
+        runs=lambda wc, input: " ".join(os.path.dirname(p) for p in input),
+    log:
+        "results/{profile}/logs/training_figure.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro plot {params.runs} --profile {wildcards.profile} "
+        "--out results/{wildcards.profile}/figures/training_curves > {log} 2>&1"
+
+
+rule check_resume:
+    # SIGKILL one training run of the profile after its first checkpoint, resume, compare with a clean run.
+    input:
+        data=lambda wc: f"{data_dir(wc.profile)}/data.json",
+    output:
+        "results/{profile}/checks/resume.json",
+    params:
+        run=lambda wc: check_resume_run(wc.profile),
+        data=lambda wc: data_dir(wc.profile),
+    log:
+        "results/{profile}/logs/check_resume.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro check-resume --profile {wildcards.profile} --run {params.run} --data {params.data} "
+        "--work results/{wildcards.profile}/checks/resume-work --out {output} > {log} 2>&1"
