@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -58,14 +59,16 @@ def cmd_train(args: argparse.Namespace) -> None:
     if overrides:
         run = dataclasses.replace(run, train=dataclasses.replace(run.train, **overrides))
     summary = train(run, Path(args.data), Path(args.out), progress=not args.no_progress)
-    print(json.dumps(summary, indent=2))
+    if os.environ.get("RANK", "0") == "0":
+        print(json.dumps(summary, indent=2))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from .bench import bench_train_step
 
     bench_train_step(args.size, Path(args.out), steps=args.steps, repeats=args.repeats, threads=args.threads,
-                     profile=args.profile)  # fmt: skip
+                     profile=args.profile, device=args.device, compile=args.compile,
+                     **({"variants": tuple(args.variants.split(","))} if args.variants else {}))  # fmt: skip
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -138,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--variants", help="comma-separated subset of fp16,bitnet_b158,bitnet_b1,bitnet_b158_appendix_d")
+    p.add_argument("--compile", action="store_true", help="torch.compile every model")
     p.add_argument("--out", required=True, help="JSON file")
     p = add("report", cmd_report, "collect training summaries into a table")
     p.add_argument("summaries", nargs="+")

@@ -50,5 +50,11 @@ def training_report(summaries: list[Path], out_csv: Path, out_md: Path, profile:
         fmt = lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
         lines.append(f"| {r['size']} | {r['variant']} | {r['params_nonembedding']:,} | {r['tokens']:,} | {status} | "
                      f"{fmt(wt)} | {fmt(c4)} | {gap} | {r['wall_time_s']:.0f} | {r['device']} |")  # fmt: skip
+    total = sum(r["wall_time_s"] for r in rows)
+    lines += [
+        "",
+        f"{len(rows)} models; summed training wall time {total / 60:.1f} min. Snakemake trains one model per "
+        "core, so the DAG's elapsed time is shorter; per-job times are in `benchmarks/`.",
+    ]
     atomic_write_text(out_md, "\n".join(lines) + "\n")
     return rows

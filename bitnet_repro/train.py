@@ -118,14 +118,13 @@ def evaluate(model: torch.nn.Module, tokens: np.ndarray, seq_len: int, max_token
 # ------------------------------------------------------------------------------------------------------
 
 
-def save_model_dir(path: Path, model: torch.nn.Module, cfg: RunConfig, meta: dict[str, Any],
+def save_model_dir(path: Path, weights: dict[str, torch.Tensor], cfg: RunConfig, meta: dict[str, Any],
                    extra: dict[str, Any] | None = None) -> None:  # fmt: skip
     """Write a checkpoint directory atomically: build it beside `path`, then swap it in."""
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp / "model.safetensors"))
+    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp / "model.safetensors"))
     (tmp / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
     if extra:
@@ -201,6 +200,19 @@ def wrap_model(model: torch.nn.Module, t: TrainConfig, world: int, device: torch
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Unsharded model and optimizer state (a collective under FSDP: every rank calls it)."""
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    return get_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+
+
 # ------------------------------------------------------------------------------------------------------
 # Training
 # ------------------------------------------------------------------------------------------------------
@@ -215,6 +227,18 @@ def make_optimizer(model: torch.nn.Module, t: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=t.lr, betas=t.betas, eps=1e-8, foreach=True)
 
 
+def _metrics_before(path: Path, step: int) -> list[str]:
+    """Lines of a metrics file for steps < `step`; a line cut short by a kill is dropped."""
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] < step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError):
+            continue
+    return kept
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -226,6 +250,9 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
     """Train (or resume) the run `cfg` into `out`; returns the summary. `stop_after` ends the process after
     that many steps without writing the final outputs (used by tests to simulate a killed run)."""
     t = cfg.train
+    if (out / "summary.json").is_file() and (out / "model" / "model.safetensors").is_file():
+        log.info("%s is already trained (%s); delete it to train again", cfg.run_id, out / "summary.json")
+        return json.loads((out / "summary.json").read_text())
     device = torch.device(t.device if t.device != "cuda" or torch.cuda.is_available() else "cpu")
     if device.type != t.device:
         raise ConfigError(f"train.device={t.device!r} but no such device is available; use --device cpu")
@@ -246,26 +273,23 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
     metrics_path = out / "metrics.jsonl"
 
     seed_everything(t.seed)
-    model = Transformer(cfg.model).to(device)
-    optimizer = make_optimizer(model, t)
     start_step, min_loss, wall_before = 0, math.inf, 0.0
     resume = find_resumable(out)
+    model = load_model_dir(resume, device)[0] if resume else Transformer(cfg.model).to(device)
+    ddp_model = wrap_model(model, t, world, device)  # FSDP shards `model` in place
+    optimizer = make_optimizer(model, t)
     if resume is not None:
-        model, _ = load_model_dir(resume, device)
-        optimizer = make_optimizer(model, t)
-        state = torch.load(resume / "train_state.pt", map_location=device, weights_only=False)
-        optimizer.load_state_dict(state["optimizer"])
+        state = torch.load(resume / "train_state.pt", map_location="cpu", weights_only=False)
+        load_optimizer_state(model, optimizer, state["optimizer"])
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
         start_step, min_loss, wall_before = state["step"], state["min_loss"], state["wall_time"]
         log.info("resuming %s from step %d (%s)", cfg.run_id, start_step, resume)
         if rank == 0 and metrics_path.exists():  # drop metrics logged after the checkpoint
-            kept = [ln for ln in metrics_path.read_text().splitlines() if json.loads(ln)["step"] < start_step]
-            atomic_write_text(metrics_path, "".join(ln + "\n" for ln in kept))
+            atomic_write_text(metrics_path, "".join(ln + "\n" for ln in _metrics_before(metrics_path, start_step)))
     elif rank == 0:
         metrics_path.unlink(missing_ok=True)
-    ddp_model = wrap_model(model, t, world, device)
     meta = run_meta(seed=t.seed, run_id=cfg.run_id, device=str(device), world_size=world, amp=use_amp)
 
     def eval_all() -> dict[str, float]:
@@ -308,7 +332,8 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
             dist.all_reduce(loss_val, op=dist.ReduceOp.AVG)
         loss_f = float(loss_val)
         max_norm = t.grad_clip if t.grad_clip > 0 else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # DTensor under FSDP
         if not math.isfinite(loss_f) or not math.isfinite(grad_norm) or loss_f > t.diverge_factor * min_loss:
             status, diverged_at = "diverged", step
             log.warning("%s diverged at step %d (loss %.4g, grad norm %.4g)", cfg.name, step, loss_f, grad_norm)
@@ -332,12 +357,14 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
             bar.set_postfix(loss=f"{loss_f:.3f}", lr=f"{lr:.2e}")
         if status == "diverged":
             break
-        if rank == 0 and (done % t.ckpt_every == 0 and done < t.steps):
-            state = {"optimizer": optimizer.state_dict(), "step": done, "min_loss": min_loss,
+        if done % t.ckpt_every == 0 and done < t.steps:
+            weights, optim_state = full_state(model, optimizer)
+            state = {"optimizer": optim_state, "step": done, "min_loss": min_loss,
                      "wall_time": wall_before + time.perf_counter() - tic,
                      "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                              "python": random.getstate()}}  # fmt: skip
-            save_model_dir(out / "checkpoint", model, cfg, meta, extra=state)
+            if rank == 0:
+                save_model_dir(out / "checkpoint", weights, cfg, meta, extra=state)
         if stop_after is not None and done >= stop_after:
             if metrics_file:
                 metrics_file.close()
@@ -357,8 +384,9 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
         summary["diverged_at_step"] = diverged_at
     else:
         summary.update(eval_all())
+    weights, _ = full_state(model, optimizer)
     if rank == 0:
-        save_model_dir(out / "model", model, cfg, {**meta, "summary": summary})
+        save_model_dir(out / "model", weights, cfg, {**meta, "summary": summary})
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     if world > 1:
         dist.barrier()

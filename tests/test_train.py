@@ -84,6 +84,19 @@ def test_resume_is_bitwise_identical(token_dir, tmp_path, variant):
     assert steps == list(range(8))
 
 
+def test_resume_survives_a_cut_metrics_line_and_skips_finished_runs(token_dir, tmp_path):
+    run = _run("fp16")
+    train(run, token_dir, tmp_path / "run", progress=False, stop_after=3)
+    with open(tmp_path / "run/metrics.jsonl", "a") as f:
+        f.write('{"step": 3, "tok')  # the process died while writing this line
+    summary = train(run, token_dir, tmp_path / "run", progress=False)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(8))
+    mtime = (tmp_path / "run/model/model.safetensors").stat().st_mtime_ns
+    assert train(run, token_dir, tmp_path / "run", progress=False) == summary  # finished: nothing retrained
+    assert (tmp_path / "run/model/model.safetensors").stat().st_mtime_ns == mtime
+
+
 def test_sigkill_mid_run_then_resume(token_dir, tmp_path):
     """A real SIGKILL of the training process; the rerun resumes and ends where an uninterrupted run ends."""
     run = _run("bitnet_b158", steps=400, ckpt_every=20, eval_every=400)
@@ -112,9 +125,10 @@ def test_truncated_checkpoint_gives_clear_error(token_dir, tmp_path):
         load_model_dir(tmp_path / "run/model")
 
 
-def test_ddp_two_gloo_processes_match_one_process(token_dir, tmp_path):
-    run = _run("bitnet_b158", steps=3, eval_every=3, ckpt_every=3)
-    run = replace(run, train=replace(run.train, threads=1))
+@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
+def test_two_gloo_processes_match_one_process(token_dir, tmp_path, parallel):
+    run = _run("bitnet_b158", steps=3, eval_every=3, ckpt_every=2)
+    run = replace(run, train=replace(run.train, threads=1, parallel=parallel))
     cfg_path = tmp_path / "config.json"
     cfg_path.write_text(json.dumps(run.to_dict()))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
@@ -144,3 +158,8 @@ def test_ddp_two_gloo_processes_match_one_process(token_dir, tmp_path):
     assert len(one) == len(two) == 3
     for a, b in zip(one, two):
         assert a == pytest.approx(b, rel=1e-4)
+    w1 = load_file(str(tmp_path / "one/model/model.safetensors"))
+    w2 = load_file(str(tmp_path / "two/model/model.safetensors"))
+    assert sorted(w1) == sorted(w2)
+    for k in w1:
+        torch.testing.assert_close(w1[k], w2[k], rtol=1e-4, atol=1e-5)

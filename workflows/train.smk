@@ -125,3 +125,22 @@ rule check_resume:
     shell:
         "python -m bitnet_repro check-resume --profile {wildcards.profile} --run {params.run} --data {params.data} "
         "--work results/{wildcards.profile}/checks/resume-work --out {output} > {log} 2>&1"
+
+
+rule bench_train_step_cuda:
+    # The training-cost benchmark at a paper shape on one GPU (bf16 autocast), eager or torch.compile'd:
+    #   snakemake results/gpu/bench_train_step_b158-700M_cuda.json --cores 1
+    output:
+        "results/gpu/bench_train_step_{size}_cuda{mode,|_compile}.json",
+    params:
+        compile=lambda wc: "--compile" if wc.mode else "",
+        variants=lambda wc: "--variants fp16,bitnet_b158,bitnet_b1" if wc.mode else "",
+    log:
+        "results/gpu/logs/bench_train_step_{size}_cuda{mode}.log",
+    benchmark:
+        "results/gpu/benchmarks/bench_train_step_{size}_cuda{mode}.tsv"
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro bench --profile paper --size {wildcards.size} --device cuda --steps 5 --repeats 3 "
+        "{params.compile} {params.variants} --out {output} > {log} 2>&1"
