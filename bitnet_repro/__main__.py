@@ -44,11 +44,10 @@ def cmd_config(args: argparse.Namespace) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from .config import DataConfig, _build
+    from .config import profile_data
     from .data import prepare
 
-    cfg = _build(DataConfig, load_profile(args.profile).get("data", {}), "data")
-    prepare(cfg, Path(args.out))
+    prepare(profile_data(load_profile(args.profile)), Path(args.out))
 
 
 def cmd_train(args: argparse.Namespace) -> None:

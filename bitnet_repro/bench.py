@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .config import DataConfig, TrainConfig, _build, load_profile, make_run
+from .config import TrainConfig, load_profile, make_run, profile_data
 from .model import Transformer
 from .reference import appendix_d_model
 from .train import make_optimizer
@@ -29,7 +29,7 @@ VARIANTS = ("fp16", "bitnet_b158", "bitnet_b1", "bitnet_b158_appendix_d")
 
 
 def _model(size: str, variant: str, profile: dict[str, Any]) -> tuple[Transformer, TrainConfig]:
-    data = _build(DataConfig, profile.get("data", {}), "data")
+    data = profile_data(profile)
     base = "bitnet_b158" if variant.endswith("appendix_d") else variant
     run = make_run(profile, data, size, base)
     model = Transformer(run.model)

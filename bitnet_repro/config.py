@@ -243,16 +243,17 @@ class RunConfig:
             )
         return cls(
             name=d["name"],
-            model=_build(ModelConfig, d["model"], "model"),
-            train=_build(TrainConfig, d["train"], "train"),
-            data=_build(DataConfig, d.get("data", {}), "data"),
+            model=build_section(ModelConfig, d["model"], "model"),
+            train=build_section(TrainConfig, d["train"], "train"),
+            data=build_section(DataConfig, d.get("data", {}), "data"),
             profile=d.get("profile", "custom"),
             size=d.get("size", "custom"),
             variant=d.get("variant", "fp16"),
         )
 
 
-def _build(cls: type, values: dict[str, Any], section: str) -> Any:
+def build_section(cls: type, values: dict[str, Any], section: str) -> Any:
+    """A config dataclass from a mapping, with a clear error for unknown keys."""
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
@@ -389,11 +390,15 @@ def load_profile(name_or_path: str | Path) -> dict[str, Any]:
     return profile
 
 
+def profile_data(profile: dict[str, Any]) -> DataConfig:
+    """The DataConfig of a profile (its `data` section)."""
+    return build_section(DataConfig, profile.get("data", {}), "data")
+
+
 def runs_from_profile(profile: dict[str, Any]) -> list[RunConfig]:
     """Every training run of a profile: its sizes x variants, plus explicit extra runs."""
     runs = []
-    data_fields = dict(profile.get("data", {}))
-    data = _build(DataConfig, data_fields, "data")
+    data = profile_data(profile)
     for entry in profile.get("models", []):
         for size in entry["sizes"]:
             for variant in entry["variants"]:
@@ -414,7 +419,7 @@ def make_run(
     train_fields = {**recipe(size, variant), **profile.get("train", {}), **(train_overrides or {})}
     model_fields.setdefault("max_seq_len", train_fields.get("seq_len", TrainConfig.seq_len))
     model = preset_model(size, variant, **model_fields)
-    train = _build(TrainConfig, train_fields, "train")
+    train = build_section(TrainConfig, train_fields, "train")
     name = name or f"{size}-{variant}"
     return RunConfig(
         name=name, model=model, train=train, data=data, profile=profile["name"], size=size, variant=variant

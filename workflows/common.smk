@@ -7,7 +7,7 @@ import yaml
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
-from bitnet_repro.config import _build, DataConfig, runs_from_profile  # noqa: E402
+from bitnet_repro.config import profile_data, runs_from_profile  # noqa: E402
 from bitnet_repro.data import cache_key  # noqa: E402
 
 PROFILE = config.get("profile", "cpu")
@@ -17,7 +17,7 @@ for _path in sorted(Path(workflow.basedir, "workflows", "profiles").glob("*.yaml
     validate(_profile, "schemas/profile.schema.yaml")
     PROFILES[_profile["name"]] = _profile
     RUNS[_profile["name"]] = {r.run_id: r for r in runs_from_profile(_profile)}
-    DATA_KEYS[_profile["name"]] = cache_key(_build(DataConfig, _profile.get("data", {}), "data"))
+    DATA_KEYS[_profile["name"]] = cache_key(profile_data(_profile))
 if PROFILE not in PROFILES:
     raise ValueError(f"profile={PROFILE!r} is not one of {sorted(PROFILES)} (workflows/profiles/*.yaml)")
 
