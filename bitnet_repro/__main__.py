@@ -63,11 +63,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from .bench import bench_train_step
+    from .bench import VARIANTS, bench_train_step
 
+    variants = tuple(args.variants.split(",")) if args.variants else VARIANTS
     bench_train_step(args.size, Path(args.out), steps=args.steps, repeats=args.repeats, threads=args.threads,
-                     profile=args.profile, device=args.device, compile=args.compile,
-                     **({"variants": tuple(args.variants.split(","))} if args.variants else {}))  # fmt: skip
+                     profile=args.profile, device=args.device, variants=variants, compile=args.compile)  # fmt: skip
 
 
 def cmd_report(args: argparse.Namespace) -> None:

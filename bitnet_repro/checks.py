@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from .config import RunConfig
+from .train import read_metrics
 from .utils import atomic_write_text, run_meta
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +47,8 @@ def kill_and_resume(cfg: RunConfig, data: Path, work: Path, out: Path, timeout: 
     time.sleep(0.5)  # let it get some way past the checkpoint
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    metrics = (killed_dir / "metrics.jsonl").read_text().splitlines()
-    killed_after = json.loads(metrics[-1])["step"] + 1 if metrics else 0
+    metrics = read_metrics(killed_dir / "metrics.jsonl")  # its last line may have been cut by the kill
+    killed_after = metrics[-1][1]["step"] + 1 if metrics else 0
     resumed_from = torch.load(ckpt, weights_only=False)["step"]
     t0 = time.perf_counter()
     subprocess.run(_train_cmd(config, data, killed_dir), env=env, check=True, capture_output=True)

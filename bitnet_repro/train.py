@@ -227,16 +227,20 @@ def make_optimizer(model: torch.nn.Module, t: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=t.lr, betas=t.betas, eps=1e-8, foreach=True)
 
 
-def _metrics_before(path: Path, step: int) -> list[str]:
-    """Lines of a metrics file for steps < `step`; a line cut short by a kill is dropped."""
-    kept = []
+def read_metrics(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(line, record) for each complete line of a metrics file; a line cut short by a kill is dropped."""
+    rows = []
     for line in path.read_text().splitlines():
         try:
-            if json.loads(line)["step"] < step:
-                kept.append(line)
-        except (json.JSONDecodeError, KeyError):
+            rows.append((line, json.loads(line)))
+        except json.JSONDecodeError:
             continue
-    return kept
+    return rows
+
+
+def _metrics_before(path: Path, step: int) -> list[str]:
+    """Lines of a metrics file for steps < `step`."""
+    return [line for line, row in read_metrics(path) if row.get("step", step) < step]
 
 
 def seed_everything(seed: int) -> None:
