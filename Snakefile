@@ -7,6 +7,7 @@ min_version("8.0")
 
 include: "workflows/common.smk"
 include: "workflows/train.smk"
+include: "workflows/eval.smk"
 
 
 rule all:
@@ -16,6 +17,8 @@ rule all:
         f"results/{PROFILE}/figures/training_curves.png",
         f"results/{PROFILE}/bench/train_step.json",
         f"results/{PROFILE}/checks/resume.json",
+        f"results/{PROFILE}/tables/eval.csv",
+        pretrained_tables(PROFILE),
 
 
 rule train:
@@ -29,8 +32,20 @@ rule smoke:
         "results/smoke/figures/training_curves.png",
         "results/smoke/bench/train_step.json",
         "results/smoke/checks/resume.json",
+        "results/smoke/tables/eval.csv",
 
 
 rule bench:
     input:
         f"results/{PROFILE}/bench/train_step.json",
+
+
+rule eval:
+    input:
+        f"results/{PROFILE}/tables/eval.csv",
+        pretrained_tables(PROFILE),
+
+
+rule pretrained:
+    input:
+        pretrained_tables(PROFILE),

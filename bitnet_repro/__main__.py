@@ -91,6 +91,44 @@ def cmd_plot(args: argparse.Namespace) -> None:
     training_curves([Path(p) for p in args.runs], Path(args.out), args.profile)
 
 
+def cmd_eval(args: argparse.Namespace) -> None:
+    """Evaluate one model with lm-evaluation-harness (and token perplexity) and write the results JSON."""
+    import torch
+
+    from .evaluate import run_eval, summary_rows
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tasks = [t for part in args.tasks for t in part.split(",") if t]
+    limit = float(args.limit) if args.limit and "." in args.limit else (int(args.limit) if args.limit else None)
+    results = run_eval(args.model, tasks, num_fewshot=args.num_fewshot, limit=limit, batch_size=args.batch_size,
+                       data_dir=args.data_dir, tokenizer=args.tokenizer, seed=args.seed, ppl_window=args.ppl_window,
+                       ppl_max_tokens=args.ppl_max_tokens, include_path=args.include_path, out=Path(args.out),
+                       profile=args.profile)  # fmt: skip
+    for row in summary_rows(results):
+        err = f" ± {row['stderr']:.4f}" if row["stderr"] is not None else ""
+        print(f"{row['task']:40} {row['metric']:16} {row['value']:.4f}{err}  (n={row['n']})")
+    print(f"throughput: {results['bitnet_repro']['throughput']}")
+
+
+def cmd_eval_report(args: argparse.Namespace) -> None:
+    from .report import eval_report, pretrained_report
+
+    files = [Path(p) for p in args.results]
+    if args.pretrained:
+        pretrained_report(files, Path(args.out_csv), Path(args.out_md), args.profile)
+    else:
+        eval_report(files, Path(args.out_csv), Path(args.out_md), Path(args.out_long) if args.out_long else None,
+                    args.profile)  # fmt: skip
+
+
+def cmd_export_hf(args: argparse.Namespace) -> None:
+    """Write an FP16 checkpoint as a Hugging Face LlamaForCausalLM directory (with its tokenizer)."""
+    from .convert import export_hf_llama
+
+    print(export_hf_llama(args.model, args.out, args.tokenizer))
+
+
 def cmd_presets(args: argparse.Namespace) -> None:
     from .config import preset_model
 
@@ -158,6 +196,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("runs", nargs="+", help="run directories")
     p.add_argument("--profile", required=True)
     p.add_argument("--out", required=True, help="output path without extension")
+    p = add("eval", cmd_eval, "evaluate a checkpoint or pretrained model with lm-evaluation-harness, offline")
+    p.add_argument("--model", required=True, help="checkpoint directory (ours or Hugging Face) or smollm2-135m")
+    p.add_argument("--tasks", required=True, nargs="+",
+                   help="task names, groups (table3, table5, table8, pretrained, blimp) or task YAML paths, "
+                        "comma- or space-separated; token_ppl adds token-level perplexity")  # fmt: skip
+    p.add_argument("--num-fewshot", type=int, default=0)
+    p.add_argument("--limit", help="at most N examples per task (or a fraction, e.g. 0.1)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=1234, help="seed of the few-shot draws (and every other RNG)")
+    p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
+    p.add_argument("--data-dir", help="evaluation data directory (default: $BITNET_REPRO_DATA, ../shared/data)")
+    p.add_argument("--include-path", nargs="*", help="extra directories or files of lm-eval task YAMLs")
+    p.add_argument("--ppl-window", type=int, help="token_ppl window (default: min(context length, 2048))")
+    p.add_argument("--ppl-max-tokens", type=int, help="token_ppl: score at most this many tokens per text")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--profile", default="custom", help="profile name recorded in the results")
+    p.add_argument("--out", required=True, help="results JSON (lm-eval's full results, plus ours)")
+    p = add("eval-report", cmd_eval_report, "collect evaluation results into tables")
+    p.add_argument("results", nargs="+", help="results JSON files written by `eval`")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--pretrained", action="store_true", help="the pretrained-model table (one row per task)")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+    p.add_argument("--out-long", help="long CSV of every (model, suite, task, metric)")
+    p = add("export-hf", cmd_export_hf, "write an FP16 checkpoint as a Hugging Face LlamaForCausalLM directory")
+    p.add_argument("--model", required=True, help="checkpoint directory (FP16, arch llama)")
+    p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
+    p.add_argument("--out", required=True, help="output directory")
     add("presets", cmd_presets, "list the model presets (paper tables and CPU sizes)")
 
     args = parser.parse_args(argv)
@@ -166,9 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     from .data import DataError
     from .train import CheckpointError
 
+    errors: tuple[type[Exception], ...] = (ConfigError, DataError, CheckpointError)
+    if args.command in ("eval", "export-hf"):
+        from .evaluate import EvalError
+        from .lm import ModelLoadError
+
+        errors += (EvalError, ModelLoadError)
     try:
         args.fn(args)
-    except (ConfigError, DataError, CheckpointError) as e:
+    except errors as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -1,5 +1,9 @@
 """Exact converters from our checkpoints to the ecosystem's formats.
 
+`export_hf_llama` writes a complete Hugging Face model directory (weights, config, tokenizer.json) that
+lm-eval's stock `hf` model type and the PTQ libraries load as is; tests/test_eval.py shows both model types
+give the same scores.
+
 FP16 (arch llama)      -> transformers.LlamaForCausalLM (PTQ libraries, lm-eval's `hf` model type)
 BitNet b1.58 (subln)   -> transformers.BitNetForCausalLM with `AutoBitLinear` in online mode (latent weights,
                           quantized on the fly as in training), the layout of Hugging Face's BitNet
@@ -7,6 +11,8 @@ Module names are the same on both sides, so the state dict is copied as is; pari
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -64,3 +70,36 @@ def to_hf_bitnet(model: Transformer):
     hf.load_state_dict(_state(model), strict=True)
     hf.model.rotary_emb.__init__(hf.config)  # its inv_freq buffer was emptied by to_empty
     return hf.eval()
+
+
+def hf_tokenizer(sp_model: str | Path):
+    """Our SentencePiece model as a `transformers` fast tokenizer that tokenizes identically.
+
+    SentencePiece always adds its dummy prefix, also before a leading space; `transformers`' Llama tokenizer
+    (Metaspace, prepend "first") does not, so the conversion keeps the SentencePiece vocabulary and merges and
+    uses the equivalent normalizer (prepend "▁", spaces to "▁"). No BOS is declared or added: documents were
+    trained as `tokens + EOS`, so lm-eval's `hf` type then uses EOS as the prefix of an empty context, as our
+    model type does."""
+    from tokenizers import normalizers
+    from transformers import LlamaTokenizer, PreTrainedTokenizerFast
+    from transformers.tokenization_utils_sentencepiece import SentencePieceExtractor
+
+    vocab, _, merges = SentencePieceExtractor(str(sp_model)).extract()
+    backend = LlamaTokenizer(vocab=vocab, merges=merges, add_bos_token=False, add_eos_token=False)._tokenizer
+    backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    backend.pre_tokenizer = None
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="</s>", unk_token="<unk>", bos_token=None)
+
+
+def export_hf_llama(model_dir: str | Path, out_dir: str | Path, tokenizer: str | Path | None = None) -> Path:
+    """An FP16 checkpoint directory of this suite -> a Hugging Face `LlamaForCausalLM` directory."""
+    from .lm import find_tokenizer
+    from .train import load_model_dir
+
+    model, cfg = load_model_dir(Path(model_dir))
+    hf = to_hf_llama(model)
+    hf.config.bos_token_id = None  # no BOS in training (see hf_tokenizer)
+    out_dir = Path(out_dir)
+    hf.save_pretrained(out_dir)
+    hf_tokenizer(tokenizer or find_tokenizer(Path(model_dir), cfg)).save_pretrained(out_dir)
+    return out_dir

@@ -58,3 +58,163 @@ def training_report(summaries: list[Path], out_csv: Path, out_md: Path, profile:
     ]
     atomic_write_text(out_md, "\n".join(lines) + "\n")
     return rows
+
+
+# ------------------------------------------------------------------------------------------------------
+# Evaluation tables
+# ------------------------------------------------------------------------------------------------------
+
+TABLE3_TASKS = [("winogrande", "acc", "WG"), ("wsc273", "acc", "WGe"), ("storycloze_2016", "acc", "SC"),
+                ("hellaswag", "acc_norm", "HS")]  # fmt: skip
+CANONICAL_N = {"winogrande": 1267, "wsc273": 273, "storycloze_2016": 1871, "hellaswag": 10042, "arc_easy": 2376,
+               "arc_challenge": 1172, "boolq": 3270, "openbookqa": 500, "piqa": 1838, "sciq": 1000,
+               "lambada_openai": 5153, "wikitext": 62}  # fmt: skip
+
+
+def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _load_eval(path: Path) -> tuple[dict, list[dict]]:
+    from .evaluate import summary_rows
+
+    res = json.loads(path.read_text())
+    return res, summary_rows(res)
+
+
+def _pm(value: float | None, stderr: float | None, scale: float = 100.0) -> str:
+    if value is None:
+        return "-"
+    return f"{value * scale:.1f} ± {stderr * scale:.1f}" if stderr is not None else f"{value * scale:.1f}"
+
+
+def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path | None, profile: str) -> list[dict]:
+    """One row per trained model: token PPL (WikiText-2, C4, average), BLiMP, and the Table 3 tasks zero- and
+    few-shot; plus a long CSV of every (model, suite, task, metric) for later tables."""
+    long_rows, by_run = [], {}
+    for path in files:
+        res, rows = _load_eval(path)
+        ours = res["bitnet_repro"]
+        run, suite = ours.get("run", {}), path.stem
+        key = run.get("run_id", ours["model"])
+        entry = by_run.setdefault(key, {"run": run, "suites": {}, "device": ours["meta"].get("processor")})
+        entry["suites"][suite] = ({(r["task"], r["metric"]): r for r in rows}, ours)
+        for r in rows:
+            long_rows.append({"profile": profile, "run_id": key, "size": run.get("size"),
+                              "variant": run.get("variant"), "suite": suite, "num_fewshot": ours["num_fewshot"],
+                              "limit": ours["limit"], **r})  # fmt: skip
+    out = []
+    for key, e in by_run.items():
+        run = e["run"]
+        row = {"size": run.get("size"), "variant": run.get("variant"),
+               "params_nonembedding": run.get("params_nonembedding"), "tokens": run.get("tokens_trained"),
+               "run_id": key, "device": e["device"]}  # fmt: skip
+        for m, ours in e["suites"].values():
+            if ("token_ppl_wikitext2", "ppl") in m:
+                row["ppl_wikitext2"] = m[("token_ppl_wikitext2", "ppl")]["value"]
+                row["ppl_c4"] = m[("token_ppl_c4", "ppl")]["value"]
+                row["ppl_avg"] = m[("token_ppl", "avg_ppl")]["value"]
+                row["ppl_window"] = ours["token_ppl"]["window"]
+            if ("blimp", "acc") in m:
+                row["blimp"], row["blimp_se"] = m[("blimp", "acc")]["value"], m[("blimp", "acc")]["stderr"]
+                row["blimp_n"] = sum(r["n"] or 0 for (t, _), r in m.items() if t.startswith("blimp_"))
+            shots = ours["num_fewshot"]
+            accs = []
+            for task, metric, short in TABLE3_TASKS:
+                if (task, metric) in m:
+                    r = m[(task, metric)]
+                    row[f"{short}_{shots}shot"], row[f"{short}_{shots}shot_se"] = r["value"], r["stderr"]
+                    row[f"{short}_{shots}shot_n"] = r["n"]
+                    accs.append(r["value"])
+            if len(accs) == len(TABLE3_TASKS):
+                row[f"avg_{shots}shot"] = sum(accs) / len(accs)
+        out.append(row)
+    out.sort(key=lambda r: _key({**r, "params_nonembedding": r["params_nonembedding"] or 0}))
+    shots_seen = sorted({int(c.split("_")[1][0]) for r in out for c in r if c.startswith("avg_")})
+    cols = ["size", "variant", "params_nonembedding", "tokens", "ppl_wikitext2", "ppl_c4", "ppl_avg", "ppl_window",
+            "blimp", "blimp_se", "blimp_n"]  # fmt: skip
+    for s in shots_seen:
+        for _, _, short in TABLE3_TASKS:
+            cols += [f"{short}_{s}shot", f"{short}_{s}shot_se", f"{short}_{s}shot_n"]
+        cols.append(f"avg_{s}shot")
+    cols += ["device", "run_id"]
+    _write_csv(out_csv, out, cols)
+    if out_long is not None:
+        _write_csv(out_long, long_rows, ["profile", "run_id", "size", "variant", "suite", "num_fewshot", "limit",
+                                         "task", "metric", "value", "stderr", "n"])  # fmt: skip
+    fmt = lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
+    ns = {f"{short}_{s}": next((r.get(f"{short}_{s}shot_n") for r in out if r.get(f"{short}_{s}shot_n")), None)
+          for s in shots_seen for _, _, short in TABLE3_TASKS}  # fmt: skip
+    lines = [
+        f"# Evaluation, profile `{profile}`",
+        "",
+        "Every model the profile trains, evaluated by the `eval_model` rule through lm-evaluation-harness on local "
+        "data (README, 'Evaluation'). PPL: token level, non-overlapping windows of the model's context length, "
+        "on WikiText-2 test and the held-out C4 documents, and their average. BLiMP: mean accuracy over the 67 "
+        "paradigms (chance 50%). WG Winogrande, WGe WSC273, SC StoryCloze 2016, HS HellaSwag (acc_norm), in %, "
+        "± the harness's standard error; chance is 50 / 50 / 50 / 25.",
+        "",
+        "| size | variant | non-emb. params | tokens | PPL WikiText-2 | PPL C4 | PPL avg | BLiMP | "
+        + " | ".join(f"{short} {s}-shot" for s in shots_seen for _, _, short in TABLE3_TASKS)
+        + " | " + " | ".join(f"Avg {s}-shot" for s in shots_seen) + " |",
+        "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * (5 * len(shots_seen)),
+    ]  # fmt: skip
+    for r in out:
+        cells = [r["size"], r["variant"], f"{r['params_nonembedding'] or 0:,}", f"{r['tokens'] or 0:,}",
+                 fmt(r.get("ppl_wikitext2")), fmt(r.get("ppl_c4")), fmt(r.get("ppl_avg")),
+                 _pm(r.get("blimp"), r.get("blimp_se"))]  # fmt: skip
+        cells += [_pm(r.get(f"{short}_{s}shot"), r.get(f"{short}_{s}shot_se")) for s in shots_seen
+                  for _, _, short in TABLE3_TASKS]  # fmt: skip
+        cells += [_pm(r.get(f"avg_{s}shot"), None) for s in shots_seen]
+        lines.append("| " + " | ".join(cells) + " |")
+    counts = ", ".join(f"{k.replace('_', ' ')}-shot n={v}" for k, v in ns.items() if v)
+    blimp_n = next((r.get("blimp_n") for r in out if r.get("blimp_n")), None)
+    lines += ["", f"Examples scored per task: {counts}; BLiMP {blimp_n} pairs. Canonical sizes: "
+              + ", ".join(f"{t} {CANONICAL_N[t]}" for t, _, _ in TABLE3_TASKS)
+              + "; a smaller n is the profile's `limit` (the first n items, lm-eval's convention).",
+              f"Device: {out[0]['device'] if out else '-'}."]  # fmt: skip
+    atomic_write_text(out_md, "\n".join(lines) + "\n")
+    return out
+
+
+def pretrained_report(files: list[Path], out_csv: Path, out_md: Path, profile: str) -> list[dict]:
+    """Scores of the real pretrained models, one row per (model, task, metric), with n against the canonical size."""
+    rows, notes = [], []
+    for path in files:
+        res, summary = _load_eval(path)
+        ours = res["bitnet_repro"]
+        tp = ours["throughput"]
+        if tp.get("examples"):
+            notes.append(f"`{ours['model']}` {path.stem}: {tp['examples']} examples in {tp['seconds']:.0f} s = "
+                         f"{tp['examples_per_second']} examples/s ({tp['tokens_per_second']} tokens/s, "
+                         f"{tp['threads']} threads)")  # fmt: skip
+        for r in summary:
+            if r["task"].startswith("blimp_"):
+                continue
+            base = r["task"].removeprefix("token_ppl_")
+            rows.append({"model": ours["model"], "suite": path.stem, "num_fewshot": ours["num_fewshot"], **r,
+                         "n_canonical": CANONICAL_N.get(r["task"], 67000 if r["task"] == "blimp" else None),
+                         "limit": ours["limit"], "window": ours.get("token_ppl", {}).get("window") if base != r["task"]
+                         or r["task"] == "token_ppl" else None})  # fmt: skip
+    _write_csv(out_csv, rows, ["model", "suite", "num_fewshot", "task", "metric", "value", "stderr", "n",
+                               "n_canonical", "limit", "window"])  # fmt: skip
+    lines = [f"# Real pretrained model(s), profile `{profile}`", "",
+             "Zero-shot scores through the suite's lm-eval model type and local task files (README, 'Evaluation'), "
+             "± the harness's standard error (perplexity: bootstrap, 1000 resamples). n: items scored; a smaller n "
+             "than canonical is the profile's `limit` (the first n items). token_ppl: token-level perplexity in "
+             "non-overlapping windows.", "",
+             "| model | task | metric | value | ± stderr | n | canonical n |",
+             "|---|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for r in rows:
+        pct = r["metric"] in ("acc", "acc_norm")
+        v = f"{r['value'] * 100:.2f}" if pct else f"{r['value']:.3f}"
+        se = "" if r["stderr"] is None else (f"{r['stderr'] * 100:.2f}" if pct else f"{r['stderr']:.3f}")
+        lines.append(f"| {r['model']} | {r['task']} | {r['metric']}{' (%)' if pct else ''} | {v} | {se} | "
+                     f"{r['n'] if r['n'] is not None else '-'} | {r['n_canonical'] or '-'} |")  # fmt: skip
+    lines += ["", "Throughput (CPU, fp32):", ""] + [f"- {n}" for n in notes]
+    atomic_write_text(out_md, "\n".join(lines) + "\n")
+    return rows

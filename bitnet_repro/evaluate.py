@@ -1,0 +1,227 @@
+"""Evaluation: lm-evaluation-harness on local task files, plus token-level perplexity.
+
+    run_eval("results/cpu/runs/<id>/model", ["table3"], num_fewshot=4)    # lm-eval, our model type
+    run_eval("smollm2-135m", ["pretrained", "token_ppl"])                 # a real pretrained model
+
+Task names are lm-eval's (`winogrande`, `hellaswag`, `blimp`, ...) plus the groups `table3`, `table5`,
+`table8`, `pretrained` and the pseudo-task `token_ppl`: token-level perplexity on WikiText-2 test and the
+held-out C4 documents in non-overlapping windows of the model's context length (at most `ppl_window`), and
+their average (how the public BitNet b1.58 reproduction reports Table 4). Everything runs offline.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+log = logging.getLogger(__name__)
+
+PPL_TASK = "token_ppl"
+PPL_WINDOW = 2048  # the paper's context length; smaller models use their own
+
+
+class EvalError(RuntimeError):
+    """A bad evaluation request (unknown task, missing task file); the message says what to do."""
+
+
+# ------------------------------------------------------------------------------------------------------
+# Tasks
+# ------------------------------------------------------------------------------------------------------
+
+
+def task_manager(data_dir: str | Path | None = None, include_path: list[str] | None = None):
+    """lm-eval's TaskManager over this package's task files only (no stock tasks: they would download)."""
+    from lm_eval.tasks import TaskManager
+
+    from .tasks import TASKS_DIR
+    from .tasks.loaders import data_root
+
+    for name in ("winogrande", "hellaswag", "arc_easy", "_table3", "blimp/_blimp"):
+        if not (TASKS_DIR / f"{name}.yaml").is_file():
+            raise EvalError(f"task file {TASKS_DIR / name}.yaml is missing: the installation is incomplete "
+                            "(reinstall with `pip install -e .`)")  # fmt: skip
+    for p in include_path or []:
+        if not Path(p).exists():
+            raise EvalError(f"task path {p} does not exist")
+    paths = [str(TASKS_DIR), *map(str, include_path or [])]
+    return TaskManager(include_path=paths, include_defaults=False, metadata={"data_dir": str(data_root(data_dir))})
+
+
+def expand_groups(names: list[str]) -> list[str]:
+    """The table groups (table3, table5, table8, pretrained) replaced by their tasks, duplicates dropped in
+    order, so that `--tasks table3 table5` scores HellaSwag and Winogrande once."""
+    import yaml
+
+    from .tasks import TASKS_DIR
+
+    out: list[str] = []
+    for name in names:
+        group_file = TASKS_DIR / f"_{name}.yaml"
+        members = yaml.safe_load(group_file.read_text())["task"] if group_file.is_file() else [name]
+        out += [m for m in members if m not in out]
+    return out
+
+
+def resolve_tasks(names: list[str], tm) -> list[str]:
+    """Check task names (or task YAML paths) before anything loads; suggest the closest known name."""
+    known = set(tm.all_tasks)
+    out = []
+    for name in expand_groups(names):
+        if name == PPL_TASK:
+            continue
+        if name.endswith((".yaml", ".yml")):
+            if not Path(name).is_file():
+                raise EvalError(f"task file {name} does not exist")
+            out.append(name)
+            continue
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known) + [PPL_TASK], n=3)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            groups = [t for t in sorted(known) if not t.startswith("blimp_")]
+            raise EvalError(f"unknown task {name!r}{hint} Known tasks and groups: {', '.join(groups + [PPL_TASK])} "
+                            "(and the 67 blimp_* paradigms)")  # fmt: skip
+        out.append(name)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------
+# Token-level perplexity
+# ------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def token_nll(lm, ids: list[int] | torch.Tensor, window: int, batch_size: int = 8) -> tuple[float, int]:
+    """Mean next-token NLL over non-overlapping windows of `window` tokens from the start of `ids` (the
+    remainder that does not fill a window is dropped, as in GPTQ's protocol). Returns (mean NLL, tokens)."""
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    n = (len(ids) - 1) // window
+    if n == 0:
+        raise EvalError(f"text of {len(ids)} tokens is shorter than one window of {window}")
+    total = 0.0
+    for start in range(0, n, batch_size):
+        rows = range(start, min(n, start + batch_size))
+        x = torch.stack([ids[r * window : (r + 1) * window] for r in rows]).to(lm.device)
+        y = torch.stack([ids[r * window + 1 : (r + 1) * window + 1] for r in rows]).to(lm.device)
+        logits = lm.engine.head(lm.engine.hidden(x)).float()
+        total += float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum"))
+        lm.n_tokens += x.numel()
+    return total / (n * window), n * window
+
+
+def ppl_texts(lm, data_dir: str | Path | None) -> dict[str, str]:
+    """WikiText-2 raw test and the held-out C4 documents, as the training run's validation sets."""
+    from .config import DataConfig
+    from .data import c4_documents, split_c4, wikitext2_test
+    from .tasks.loaders import data_root
+
+    root = data_root(str(data_dir) if data_dir else None)
+    run_cfg = getattr(lm.engine, "run_config", None)
+    n_val = run_cfg.data.c4_val_docs if run_cfg is not None else DataConfig().c4_val_docs
+    return {"wikitext2": wikitext2_test(root), "c4": "\n\n".join(split_c4(c4_documents(root), n_val)[1])}
+
+
+def token_perplexity(lm, data_dir: str | Path | None = None, window: int | None = None,
+                     max_tokens: int | None = None) -> dict[str, Any]:  # fmt: skip
+    window = min(lm.max_length, window or PPL_WINDOW)
+    out: dict[str, Any] = {"window": window, "protocol": "non-overlapping windows, remainder dropped"}
+    for name, text in ppl_texts(lm, data_dir).items():
+        ids = lm.tok_encode(text, add_special_tokens=False) + [lm.eot_token_id]
+        if max_tokens:
+            ids = ids[: max_tokens + 1]
+        nll, n = token_nll(lm, ids, window)
+        out[name] = {"ppl": math.exp(nll), "nll": nll, "tokens": n}
+    out["avg_ppl"] = (out["wikitext2"]["ppl"] + out["c4"]["ppl"]) / 2
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------
+# One evaluation
+# ------------------------------------------------------------------------------------------------------
+
+
+def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: int | float | None = None,
+             batch_size: int = 32, data_dir: str | Path | None = None, tokenizer: str | None = None,
+             seed: int = 1234, ppl_window: int | None = None, ppl_max_tokens: int | None = None,
+             include_path: list[str] | None = None, out: Path | None = None,
+             **meta: Any) -> dict[str, Any]:  # fmt: skip
+    """Evaluate `model` (a checkpoint directory, a pretrained name, or a SuiteLM) and return lm-eval's results
+    dict, with token perplexity and throughput under "bitnet_repro". Writes it to `out` as JSON if given."""
+    import lm_eval
+
+    from .lm import SuiteLM
+    from .utils import atomic_write_text, run_meta
+
+    tm = task_manager(data_dir, include_path)  # fail on bad task names before loading a model
+    lm_tasks = resolve_tasks(tasks, tm)
+    lm = model if isinstance(model, SuiteLM) else SuiteLM(pretrained=str(model), batch_size=batch_size,
+                                                          tokenizer=tokenizer)  # fmt: skip
+    torch.manual_seed(seed)
+    results: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    if lm_tasks:
+        results = lm_eval.simple_evaluate(
+            model=lm, tasks=lm_tasks, num_fewshot=num_fewshot, limit=limit, task_manager=tm, device="cpu",
+            random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+            bootstrap_iters=1000, log_samples=False,
+        )  # fmt: skip
+    t_tasks = time.perf_counter() - t0
+    n_examples = sum(v.get("effective", 0) for v in results.get("n-samples", {}).values())
+    tokens_tasks = lm.n_tokens
+    extra: dict[str, Any] = {
+        "model": getattr(lm.engine, "name", str(model)), "model_type": lm.engine.kind,
+        "tasks_requested": list(tasks), "num_fewshot": num_fewshot, "limit": limit, "seed": seed,
+        "batch_size": lm.batch_size, "max_length": lm.max_length,
+        "throughput": {"examples": n_examples, "seconds": round(t_tasks, 2),
+                       "examples_per_second": round(n_examples / t_tasks, 2) if n_examples else None,
+                       "tokens_per_second": round(tokens_tasks / t_tasks, 1) if tokens_tasks else None,
+                       "threads": torch.get_num_threads()},
+        "meta": run_meta(**meta),
+    }  # fmt: skip
+    run_cfg = getattr(lm.engine, "run_config", None)
+    if run_cfg is not None:
+        extra["run"] = {"run_id": run_cfg.run_id, "size": run_cfg.size, "variant": run_cfg.variant,
+                        "profile": run_cfg.profile, "tokens_trained": run_cfg.train.total_tokens,
+                        "params_nonembedding": run_cfg.model.n_params_nonembedding}  # fmt: skip
+    if PPL_TASK in tasks:
+        t1 = time.perf_counter()
+        extra[PPL_TASK] = token_perplexity(lm, data_dir, ppl_window, ppl_max_tokens)
+        extra[PPL_TASK]["seconds"] = round(time.perf_counter() - t1, 2)
+    results = {**results, "bitnet_repro": extra}
+    if out is not None:
+        from lm_eval.utils import handle_non_serializable
+
+        atomic_write_text(Path(out), json.dumps(results, indent=2, default=handle_non_serializable))
+    return results
+
+
+def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Flat (task, metric, value, stderr, n) rows of a results dict, groups included."""
+    rows = []
+    n = results.get("n-samples", {})
+    for task, metrics in {**results.get("results", {}), **results.get("groups", {})}.items():
+        for key, value in metrics.items():
+            if "," not in key or "_stderr" in key or not isinstance(value, (int, float)):
+                continue
+            metric, filt = key.split(",", 1)
+            stderr = metrics.get(f"{metric}_stderr,{filt}")
+            rows.append({"task": task, "metric": metric, "value": value,
+                         "stderr": stderr if isinstance(stderr, (int, float)) else None,
+                         "n": n.get(task, {}).get("effective")})  # fmt: skip
+    ppl = results.get("bitnet_repro", {}).get(PPL_TASK)
+    if ppl:
+        for name in ("wikitext2", "c4"):
+            rows.append({"task": f"{PPL_TASK}_{name}", "metric": "ppl", "value": ppl[name]["ppl"], "stderr": None,
+                         "n": ppl[name]["tokens"]})  # fmt: skip
+        rows.append({"task": PPL_TASK, "metric": "avg_ppl", "value": ppl["avg_ppl"], "stderr": None, "n": None})
+    return rows

