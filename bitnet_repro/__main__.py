@@ -102,6 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     tasks = [t for part in args.tasks for t in part.split(",") if t]
     limit = float(args.limit) if args.limit and "." in args.limit else (int(args.limit) if args.limit else None)
     results = run_eval(args.model, tasks, num_fewshot=args.num_fewshot, limit=limit, batch_size=args.batch_size,
+                       batch_tokens=args.batch_tokens,
                        data_dir=args.data_dir, tokenizer=args.tokenizer, seed=args.seed, ppl_window=args.ppl_window,
                        ppl_max_tokens=args.ppl_max_tokens, include_path=args.include_path, out=Path(args.out),
                        profile=args.profile)  # fmt: skip
@@ -203,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                         "comma- or space-separated; token_ppl adds token-level perplexity")  # fmt: skip
     p.add_argument("--num-fewshot", type=int, default=0)
     p.add_argument("--limit", help="at most N examples per task (or a fraction, e.g. 0.1)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="rows per scoring batch")
+    p.add_argument("--batch-tokens", type=int, help="token budget per scoring batch instead (rows = budget / length)")
     p.add_argument("--seed", type=int, default=1234, help="seed of the few-shot draws (and every other RNG)")
     p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
     p.add_argument("--data-dir", help="evaluation data directory (default: $BITNET_REPRO_DATA, ../shared/data)")

@@ -322,9 +322,22 @@ class BitLinear(nn.Linear):
         self.weight_bits, self.eps, self.eps_mode, self.groups = weight_bits, eps, eps_mode, groups
         self.norm = RMSNorm(in_features, groups=groups) if norm == "default" else norm
         self.act_quant = AbsmaxQuant(eps=eps, eps_mode=eps_mode, groups=groups) if act_quant == "default" else act_quant
+        self._inference_cache: tuple[tuple, torch.Tensor] | None = None
 
     def quantized_weight(self) -> torch.Tensor:
-        """Fake-quantized weights with the STE: forward sees W~ * beta, backward passes to the latent W."""
+        """Fake-quantized weights with the STE: forward sees W~ * beta, backward passes to the latent W.
+
+        In eval mode without autograd (evaluation, inference) the quantized weights are computed once and
+        reused until the latent weights change (their version counter moves on any in-place update)."""
+        if not self.training and not torch.is_grad_enabled():
+            w = self.weight
+            key = (w.data_ptr(), w._version, w.device, w.dtype)
+            if self._inference_cache is None or self._inference_cache[0] != key:
+                self._inference_cache = (key, self._quantize())
+            return self._inference_cache[1]
+        return self._quantize()
+
+    def _quantize(self) -> torch.Tensor:
         if self.weight_bits == "1.58":
             return ste(self.weight, weight_quant_b158, eps=self.eps, eps_mode=self.eps_mode, groups=self.groups)
         return ste(self.weight, weight_quant_b1, groups=self.groups)

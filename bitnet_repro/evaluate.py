@@ -151,9 +151,9 @@ def token_perplexity(lm, data_dir: str | Path | None = None, window: int | None 
 
 
 def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: int | float | None = None,
-             batch_size: int = 32, data_dir: str | Path | None = None, tokenizer: str | None = None,
-             seed: int = 1234, ppl_window: int | None = None, ppl_max_tokens: int | None = None,
-             include_path: list[str] | None = None, out: Path | None = None,
+             batch_size: int = 32, batch_tokens: int | None = None, data_dir: str | Path | None = None,
+             tokenizer: str | None = None, seed: int = 1234, ppl_window: int | None = None,
+             ppl_max_tokens: int | None = None, include_path: list[str] | None = None, out: Path | None = None,
              **meta: Any) -> dict[str, Any]:  # fmt: skip
     """Evaluate `model` (a checkpoint directory, a pretrained name, or a SuiteLM) and return lm-eval's results
     dict, with token perplexity and throughput under "bitnet_repro". Writes it to `out` as JSON if given."""
@@ -165,7 +165,7 @@ def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: in
     tm = task_manager(data_dir, include_path)  # fail on bad task names before loading a model
     lm_tasks = resolve_tasks(tasks, tm)
     lm = model if isinstance(model, SuiteLM) else SuiteLM(pretrained=str(model), batch_size=batch_size,
-                                                          tokenizer=tokenizer)  # fmt: skip
+                                                          batch_tokens=batch_tokens, tokenizer=tokenizer)  # fmt: skip
     torch.manual_seed(seed)
     results: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -181,7 +181,8 @@ def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: in
     extra: dict[str, Any] = {
         "model": getattr(lm.engine, "name", str(model)), "model_type": lm.engine.kind,
         "tasks_requested": list(tasks), "num_fewshot": num_fewshot, "limit": limit, "seed": seed,
-        "batch_size": lm.batch_size, "max_length": lm.max_length,
+        "batch_size": lm.batch_size, "batch_tokens": lm.batch_tokens, "max_length": lm.max_length,
+        "device": str(lm.device),
         "throughput": {"examples": n_examples, "seconds": round(t_tasks, 2),
                        "examples_per_second": round(n_examples / t_tasks, 2) if n_examples else None,
                        "tokens_per_second": round(tokens_tasks / t_tasks, 1) if tokens_tasks else None,

@@ -185,7 +185,7 @@ class SuiteLM(TemplateLM):
 
     def __init__(self, engine=None, pretrained: str | None = None, batch_size: int | str = 32,
                  tokenizer: str | None = None, device: str = "cpu", max_length: int | None = None,
-                 **kwargs: Any) -> None:  # fmt: skip
+                 batch_tokens: int | None = None, **kwargs: Any) -> None:  # fmt: skip
         super().__init__()
         if engine is None:
             if pretrained is None:
@@ -193,6 +193,8 @@ class SuiteLM(TemplateLM):
             engine = load_backend(pretrained, tokenizer=tokenizer, device=device, max_length=max_length)
         self.engine = engine
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 32
+        # With a token budget, a batch holds as many rows as fit (short BLiMP pairs: hundreds per batch).
+        self.batch_tokens = int(batch_tokens) if batch_tokens else None
         self._device = next(engine.model.parameters()).device
         self.n_tokens = 0  # tokens run through the model, for throughput reports
 
@@ -224,26 +226,30 @@ class SuiteLM(TemplateLM):
             rows.append((i, inp, cont))
         rows.sort(key=lambda r: -len(r[1]))  # longest first: least padding, and a too-long input fails at once
         out: list[tuple[float, bool] | None] = [None] * len(rows)
-        bs = override_bs or self.batch_size
-        for start in tqdm(range(0, len(rows), bs), desc="scoring", disable=disable_tqdm or len(rows) <= bs):
-            batch = rows[start : start + bs]
+        batches, start = [], 0
+        while start < len(rows):  # rows are sorted longest first: the first row of a batch sets its width
+            bs = override_bs or (max(1, self.batch_tokens // len(rows[start][1])) if self.batch_tokens
+                                 else self.batch_size)  # fmt: skip
+            batches.append(rows[start : start + bs])
+            start += bs
+        for batch in tqdm(batches, desc="scoring", disable=disable_tqdm or len(batches) <= 1):
             width = len(batch[0][1])
-            idx = torch.zeros(len(batch), width, dtype=torch.long)
+            idx = torch.zeros(len(batch), width, dtype=torch.long)  # right-padded: causal, so harmless
             for b, (_, inp, _) in enumerate(batch):
                 idx[b, : len(inp)] = torch.tensor(inp)
             h = self.engine.hidden(idx.to(self.device))
             self.n_tokens += sum(len(r[1]) for r in batch)
             # only the positions that predict the continuation go through the output head
-            spans = [(b, len(inp) - len(cont), len(inp)) for b, (_, inp, cont) in enumerate(batch)]
-            logits = self.engine.head(torch.cat([h[b, s:e] for b, s, e in spans])).float()
-            logp = F.log_softmax(logits, dim=-1)
-            offset = 0
-            for (i, _, cont), (_, s, e) in zip(batch, spans):
-                lp = logp[offset : offset + e - s]
-                offset += e - s
-                target = torch.tensor(cont, device=lp.device)
-                score = float(lp.gather(1, target[:, None]).sum())
-                greedy = bool((lp.argmax(-1) == target).all())
+            pos = torch.cat([torch.arange(len(inp) - len(cont), len(inp)) + b * width
+                             for b, (_, inp, cont) in enumerate(batch)])  # fmt: skip
+            logp = F.log_softmax(self.engine.head(h.flatten(0, 1)[pos.to(h.device)]).float(), dim=-1)
+            target = torch.tensor([t for _, _, cont in batch for t in cont], device=logp.device)
+            token_lp = logp.gather(1, target[:, None])[:, 0].cpu()
+            missed = (logp.argmax(-1) != target).cpu()
+            ends = torch.tensor([len(cont) for _, _, cont in batch]).cumsum(0)
+            starts = ends - ends.diff(prepend=torch.zeros(1, dtype=ends.dtype))
+            for (i, _, _), s, e in zip(batch, starts.tolist(), ends.tolist()):
+                score, greedy = float(token_lp[s:e].sum()), not bool(missed[s:e].any())
                 out[i] = (score, greedy)
                 self.cache_hook.add_partial("loglikelihood", requests[i][0], (score, greedy))
         return out

@@ -101,7 +101,8 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
         ours = res["bitnet_repro"]
         run, suite = ours.get("run", {}), path.stem
         key = run.get("run_id", ours["model"])
-        entry = by_run.setdefault(key, {"run": run, "suites": {}, "device": ours["meta"].get("processor")})
+        device = f"{ours.get('device', 'cpu')} ({ours['throughput']['threads']} threads, {ours['meta']['processor']})"
+        entry = by_run.setdefault(key, {"run": run, "suites": {}, "device": device})
         entry["suites"][suite] = ({(r["task"], r["metric"]): r for r in rows}, ours)
         for r in rows:
             long_rows.append({"profile": profile, "run_id": key, "size": run.get("size"),

@@ -166,3 +166,19 @@ def test_elastic_quant_lsq_gradients():
     d_alpha = torch.where(u < -2, -2.0, torch.where(u > 1, 1.0, u.round() - u))
     torch.testing.assert_close(q.alpha.grad, (d_alpha.sum() / (4 * 1) ** 0.5).reshape(1))
     assert q.shift.grad is not None and torch.equal(q.shift.grad, inside.float().squeeze(0))
+
+
+def test_inference_cache_of_quantized_weights_follows_updates():
+    """In eval mode without autograd the quantized weights are cached; any in-place weight update (an
+    optimizer step, load_state_dict) invalidates the cache, and outputs equal the uncached path."""
+    torch.manual_seed(0)
+    for bits in ("1.58", "1"):
+        layer = BitLinear(32, 16, weight_bits=bits).eval()
+        x = torch.randn(4, 32)
+        with torch.no_grad():
+            first = layer(x)
+            assert layer._inference_cache is not None and torch.equal(layer(x), first)
+            layer.weight.mul_(-1.5)
+            after = layer(x)
+        layer.train()
+        assert torch.equal(after, layer(x).detach()) and not torch.equal(after, first)

@@ -23,8 +23,11 @@ def pretrained_tables(profile):
 def eval_args(profile, section, suite):
     """Command-line flags of one suite of a profile."""
     s = eval_suites(profile, section)[suite]
+    batching = PROFILES[profile].get(section, {})
     flags = [f"--tasks {' '.join(s['tasks'])}", f"--num-fewshot {s.get('num_fewshot', 0)}",
-             f"--batch-size {PROFILES[profile].get(section, {}).get('batch_size', 32)}"]
+             f"--batch-size {batching.get('batch_size', 32)}"]
+    if batching.get("batch_tokens"):
+        flags.append(f"--batch-tokens {batching['batch_tokens']}")
     if s.get("limit"):
         flags.append(f"--limit {s['limit']}")
     if s.get("ppl_max_tokens"):
