@@ -1,5 +1,5 @@
 # bitnet-repro: one DAG for every scale. Pick a profile with `--config profile=<smoke|cpu|paper>`
-# (default: cpu). Targets: smoke, train, bench, all. See README.
+# (default: cpu). Targets: smoke, train, bench, eval, pretrained, all. See README.
 from snakemake.utils import min_version
 
 min_version("8.0")
@@ -18,6 +18,7 @@ rule all:
         f"results/{PROFILE}/bench/train_step.json",
         f"results/{PROFILE}/checks/resume.json",
         f"results/{PROFILE}/tables/eval.csv",
+        f"results/{PROFILE}/figures/eval_scaling.png",
         pretrained_tables(PROFILE),
 
 
@@ -33,6 +34,7 @@ rule smoke:
         "results/smoke/bench/train_step.json",
         "results/smoke/checks/resume.json",
         "results/smoke/tables/eval.csv",
+        "results/smoke/figures/eval_scaling.png",
 
 
 rule bench:
@@ -43,6 +45,7 @@ rule bench:
 rule eval:
     input:
         f"results/{PROFILE}/tables/eval.csv",
+        f"results/{PROFILE}/figures/eval_scaling.png",
         pretrained_tables(PROFILE),
 
 

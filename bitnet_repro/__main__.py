@@ -123,6 +123,12 @@ def cmd_eval_report(args: argparse.Namespace) -> None:
                     args.profile)  # fmt: skip
 
 
+def cmd_plot_eval(args: argparse.Namespace) -> None:
+    from .plots import eval_scaling
+
+    eval_scaling(Path(args.table), Path(args.out), args.profile)
+
+
 def cmd_export_hf(args: argparse.Namespace) -> None:
     """Write an FP16 checkpoint as a Hugging Face LlamaForCausalLM directory (with its tokenizer)."""
     from .convert import export_hf_llama
@@ -222,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
     p.add_argument("--out-long", help="long CSV of every (model, suite, task, metric)")
+    p = add("plot-eval", cmd_plot_eval, "perplexity and BLiMP against size, from the evaluation table")
+    p.add_argument("table", help="results/<profile>/tables/eval.csv")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out", required=True, help="output path without extension")
     p = add("export-hf", cmd_export_hf, "write an FP16 checkpoint as a Hugging Face LlamaForCausalLM directory")
     p.add_argument("--model", required=True, help="checkpoint directory (FP16, arch llama)")
     p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")

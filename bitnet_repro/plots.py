@@ -64,3 +64,48 @@ def training_curves(run_dirs: list[Path], out: Path, profile: str) -> None:
         "rule from the runs' metrics.jsonl and summary.json.\n"
     )
     atomic_write_text(out.with_suffix(".md"), caption)
+
+
+def eval_scaling(table_csv: Path, out: Path, profile: str) -> None:
+    """Token perplexity (average of WikiText-2 and C4) and BLiMP accuracy against size, one line per variant,
+    from the evaluation table."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(table_csv.open()))
+    fig, (ax_ppl, ax_blimp) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for variant, (label, ls) in STYLE.items():
+        mine = sorted((int(r["params_nonembedding"]), r) for r in rows if r["variant"] == variant)
+        if not mine:
+            continue
+        x = [p for p, _ in mine]
+        if all(r.get("ppl_avg") for _, r in mine):
+            ax_ppl.plot(x, [float(r["ppl_avg"]) for _, r in mine], ls=ls, marker="o", label=label)
+        if all(r.get("blimp") for _, r in mine):
+            y = [100 * float(r["blimp"]) for _, r in mine]
+            err = [100 * float(r["blimp_se"]) for _, r in mine]
+            ax_blimp.errorbar(x, y, yerr=err, ls=ls, marker="o", capsize=3, label=label)
+    ax_ppl.set(xscale="log", yscale="log", xlabel="non-embedding parameters",
+               ylabel="token PPL, mean of WikiText-2 and C4", title="Perplexity against size")  # fmt: skip
+    ax_blimp.axhline(50, color="grey", lw=0.8, ls=":", label="chance")
+    ax_blimp.set(xscale="log", xlabel="non-embedding parameters", ylabel="BLiMP accuracy (%)",
+                 title="BLiMP (67 paradigms) against size")  # fmt: skip
+    for ax in (ax_ppl, ax_blimp):
+        ax.legend()
+    device = rows[0]["device"] if rows else "-"
+    fig.suptitle(f"profile '{profile}' ({device})", fontsize=10)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for ext in ("png", "pdf"):
+        fig.savefig(out.with_suffix(f".{ext}"), dpi=150)
+    plt.close(fig)
+    atomic_write_text(out.with_suffix(".md"), (
+        f"Evaluation of the `{profile}` profile's models through lm-evaluation-harness. Left: token-level "
+        "perplexity (mean of WikiText-2 and the held-out C4 documents, non-overlapping windows of the context "
+        "length) against non-embedding parameters, log-log. Right: BLiMP accuracy (mean of the 67 paradigms, "
+        "± the harness's standard error; chance 50%). Produced by the `eval_figure` rule from "
+        f"results/{profile}/tables/eval.csv.\n"))  # fmt: skip

@@ -101,3 +101,19 @@ rule pretrained_table:
     shell:
         "python -m bitnet_repro eval-report {input} --profile {wildcards.profile} --pretrained "
         "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule eval_figure:
+    input:
+        "results/{profile}/tables/eval.csv",
+    output:
+        png="results/{profile}/figures/eval_scaling.png",
+        pdf="results/{profile}/figures/eval_scaling.pdf",
+        caption="results/{profile}/figures/eval_scaling.md",
+    log:
+        "results/{profile}/logs/eval_figure.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro plot-eval {input} --profile {wildcards.profile} "
+        "--out results/{wildcards.profile}/figures/eval_scaling > {log} 2>&1"
