@@ -20,6 +20,7 @@ rule all:
         f"results/{PROFILE}/tables/eval.csv",
         f"results/{PROFILE}/figures/eval_scaling.png",
         pretrained_tables(PROFILE),
+        f"results/{PROFILE}/bench/eval_throughput.json",
 
 
 rule train:

@@ -123,6 +123,14 @@ def cmd_eval_report(args: argparse.Namespace) -> None:
                     args.profile)  # fmt: skip
 
 
+def cmd_bench_eval(args: argparse.Namespace) -> None:
+    from .evaluate import bench_eval
+
+    res = bench_eval(args.models, args.tasks, args.limit, Path(args.out), args.batch_tokens, args.threads, args.profile)
+    for r in res["models"]:
+        print(f"{r['model']}: {r['examples_per_second']} examples/s, {r['tokens_per_second']} tokens/s")
+
+
 def cmd_plot_eval(args: argparse.Namespace) -> None:
     from .plots import eval_scaling
 
@@ -228,6 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
     p.add_argument("--out-long", help="long CSV of every (model, suite, task, metric)")
+    p = add("bench-eval", cmd_bench_eval, "scoring throughput of several models on the same items")
+    p.add_argument("--models", nargs="+", required=True)
+    p.add_argument("--tasks", nargs="+", required=True)
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--batch-tokens", type=int)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--profile", default="custom")
+    p.add_argument("--out", required=True)
     p = add("plot-eval", cmd_plot_eval, "perplexity and BLiMP against size, from the evaluation table")
     p.add_argument("table", help="results/<profile>/tables/eval.csv")
     p.add_argument("--profile", required=True)
@@ -245,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     from .train import CheckpointError
 
     errors: tuple[type[Exception], ...] = (ConfigError, DataError, CheckpointError)
-    if args.command in ("eval", "export-hf"):
+    if args.command in ("eval", "export-hf", "bench-eval"):
         from .evaluate import EvalError
         from .lm import ModelLoadError
 

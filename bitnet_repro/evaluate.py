@@ -226,3 +226,23 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                          "n": ppl[name]["tokens"]})  # fmt: skip
         rows.append({"task": PPL_TASK, "metric": "avg_ppl", "value": ppl["avg_ppl"], "stderr": None, "n": None})
     return rows
+
+
+def bench_eval(models: list[str], tasks: list[str], limit: int, out: Path, batch_tokens: int | None = None,
+               threads: int = 0, profile: str = "custom") -> dict[str, Any]:  # fmt: skip
+    """Scoring throughput (examples and tokens per second) of each model on the same tasks and items, measured
+    one after the other in one process, with every thread given."""
+    from .utils import atomic_write_text, run_meta
+
+    if threads:
+        torch.set_num_threads(threads)
+    rows = []
+    for model in models:
+        res = run_eval(model, tasks, limit=limit, batch_tokens=batch_tokens)
+        ours = res["bitnet_repro"]
+        rows.append({"model": ours["model"], "run": ours.get("run"), **ours["throughput"],
+                     "n_per_task": {t: v["effective"] for t, v in res["n-samples"].items()}})  # fmt: skip
+    result = {"tasks": tasks, "limit": limit, "batch_tokens": batch_tokens, "device": "cpu", "models": rows,
+              "meta": run_meta(profile=profile, threads=torch.get_num_threads())}  # fmt: skip
+    atomic_write_text(Path(out), json.dumps(result, indent=2))
+    return result

@@ -117,3 +117,35 @@ rule eval_figure:
     shell:
         "python -m bitnet_repro plot-eval {input} --profile {wildcards.profile} "
         "--out results/{wildcards.profile}/figures/eval_scaling > {log} 2>&1"
+
+
+def bench_eval_models(profile):
+    """The largest size's FP16 and b1.58 models (bench.size) and the profile's pretrained models."""
+    size = bench_setting(profile, "size", "cpu-l")
+    runs = [r for r in RUNS[profile].values() if r.size == size and r.variant in ("fp16", "bitnet_b158")]
+    return runs, PROFILES[profile].get("pretrained", {}).get("models", [])
+
+
+rule bench_eval:
+    # Scoring throughput on CPU, every core (threads capped at --cores), nothing beside it.
+    input:
+        lambda wc: [f"results/{wc.profile}/runs/{r.run_id}/summary.json" for r in bench_eval_models(wc.profile)[0]],
+    output:
+        "results/{profile}/bench/eval_throughput.json",
+    params:
+        models=lambda wc: " ".join([f"results/{wc.profile}/runs/{r.run_id}/model" for r in bench_eval_models(wc.profile)[0]]
+                                   + bench_eval_models(wc.profile)[1]),
+        tasks=lambda wc: " ".join(bench_setting(wc.profile, "eval_tasks", ["hellaswag", "arc_easy"])),
+        limit=lambda wc: bench_setting(wc.profile, "eval_limit", 100),
+        batch_tokens=lambda wc: PROFILES[wc.profile].get("eval", {}).get("batch_tokens", 8192),
+    log:
+        "results/{profile}/logs/bench_eval.log",
+    benchmark:
+        "results/{profile}/benchmarks/bench_eval.tsv"
+    threads: 256
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro bench-eval --models {params.models} --tasks {params.tasks} --limit {params.limit} "
+        "--batch-tokens {params.batch_tokens} --threads {threads} --profile {wildcards.profile} --out {output} "
+        "> {log} 2>&1"
