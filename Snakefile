@@ -21,6 +21,8 @@ rule all:
         f"results/{PROFILE}/figures/eval_scaling.png",
         pretrained_tables(PROFILE),
         f"results/{PROFILE}/bench/eval_throughput.json",
+        f"results/{PROFILE}/tables/tasks.md",
+        f"results/{PROFILE}/checks/hf_parity.json",
 
 
 rule train:
@@ -36,6 +38,7 @@ rule smoke:
         "results/smoke/checks/resume.json",
         "results/smoke/tables/eval.csv",
         "results/smoke/figures/eval_scaling.png",
+        "results/smoke/checks/hf_parity.json",
 
 
 rule bench:
@@ -47,6 +50,8 @@ rule eval:
     input:
         f"results/{PROFILE}/tables/eval.csv",
         f"results/{PROFILE}/figures/eval_scaling.png",
+        f"results/{PROFILE}/tables/tasks.md",
+        f"results/{PROFILE}/checks/hf_parity.json",
         pretrained_tables(PROFILE),
 
 

@@ -131,6 +131,23 @@ def cmd_bench_eval(args: argparse.Namespace) -> None:
         print(f"{r['model']}: {r['examples_per_second']} examples/s, {r['tokens_per_second']} tokens/s")
 
 
+def cmd_tasks(args: argparse.Namespace) -> None:
+    from .evaluate import task_inventory
+
+    rows = task_inventory(Path(args.out_md), Path(args.out_json), args.data_dir)
+    print(f"{len(rows)} tasks load offline with their canonical sizes")
+
+
+def cmd_check_hf_parity(args: argparse.Namespace) -> None:
+    from .evaluate import hf_parity
+
+    res = hf_parity(Path(args.model), args.tasks, args.limit, args.num_fewshot, Path(args.out), Path(args.work))
+    print(
+        f"{len(res['rows'])} metrics compared; accuracies identical: {res['accuracies_identical']}; "
+        f"max relative difference {res['max_rel_diff']:.2e}"
+    )
+
+
 def cmd_plot_eval(args: argparse.Namespace) -> None:
     from .plots import eval_scaling
 
@@ -244,6 +261,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--profile", default="custom")
     p.add_argument("--out", required=True)
+    p = add("tasks", cmd_tasks, "load every local task offline and write their sizes against the canonical ones")
+    p.add_argument("--data-dir")
+    p.add_argument("--out-md", required=True)
+    p.add_argument("--out-json", required=True)
+    p = add("check-hf-parity", cmd_check_hf_parity, "score an FP16 checkpoint through our model type and lm-eval's hf")
+    p.add_argument("--model", required=True)
+    p.add_argument("--tasks", nargs="+", required=True)
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--num-fewshot", type=int, default=0)
+    p.add_argument("--work", required=True, help="scratch directory for the exported Hugging Face model")
+    p.add_argument("--out", required=True)
     p = add("plot-eval", cmd_plot_eval, "perplexity and BLiMP against size, from the evaluation table")
     p.add_argument("table", help="results/<profile>/tables/eval.csv")
     p.add_argument("--profile", required=True)
@@ -261,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     from .train import CheckpointError
 
     errors: tuple[type[Exception], ...] = (ConfigError, DataError, CheckpointError)
-    if args.command in ("eval", "export-hf", "bench-eval"):
+    if args.command in ("eval", "export-hf", "bench-eval", "tasks", "check-hf-parity"):
         from .evaluate import EvalError
         from .lm import ModelLoadError
 

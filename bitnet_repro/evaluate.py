@@ -246,3 +246,79 @@ def bench_eval(models: list[str], tasks: list[str], limit: int, out: Path, batch
               "meta": run_meta(profile=profile, threads=torch.get_num_threads())}  # fmt: skip
     atomic_write_text(Path(out), json.dumps(result, indent=2))
     return result
+
+
+def task_inventory(out_md: Path, out_json: Path, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
+    """Load every local task offline and record its items against the canonical split size."""
+    from lm_eval.tasks import get_task_dict
+
+    from .report import CANONICAL_N
+    from .tasks.loaders import CHECKSUMS, data_root
+    from .utils import atomic_write_text
+
+    tm = task_manager(data_dir)
+    tasks = get_task_dict([*CANONICAL_N, "blimp"], tm)
+    flat: dict[str, Any] = {}
+
+    def walk(d: dict) -> None:
+        for k, v in d.items():
+            walk(v) if isinstance(v, dict) else flat.__setitem__(k, v)
+
+    walk(tasks)
+    rows = []
+    for name, task in sorted(flat.items()):
+        split = task.config.test_split or task.config.validation_split
+        rows.append({"task": name, "split": split, "items": len(task.eval_docs),
+                     "canonical": CANONICAL_N.get(name, 1000 if name.startswith("blimp_") else None),
+                     "output_type": task.config.output_type, "version": task.VERSION})  # fmt: skip
+    ok = all(r["items"] == r["canonical"] for r in rows)
+    lines = [f"# Local evaluation tasks ({len(rows)} tasks, data directory {data_root(data_dir)})", "",
+             "Every task file of `bitnet_repro/tasks/` loaded offline by lm-evaluation-harness; items scored against "
+             "the canonical size of the stock task's split. Deviations: README, 'Evaluation'.", "",
+             "| task | split | items | canonical | type |", "|---|---|---:|---:|---|"]  # fmt: skip
+    blimp = [r for r in rows if r["task"].startswith("blimp_")]
+    for r in rows:
+        if not r["task"].startswith("blimp_"):
+            lines.append(f"| {r['task']} | {r['split']} | {r['items']} | {r['canonical']} | {r['output_type']} |")
+    lines.append(f"| blimp_* ({len(blimp)} paradigms) | train | {sum(r['items'] for r in blimp)} | "
+                 f"{1000 * len(blimp)} | multiple_choice |")  # fmt: skip
+    lines += ["", f"All counts equal the canonical sizes: {ok}. Files verified by sha256: {len(CHECKSUMS)}."]
+    atomic_write_text(out_md, "\n".join(lines) + "\n")
+    atomic_write_text(out_json, json.dumps({"tasks": rows, "all_canonical": ok}, indent=2))
+    if not ok:
+        raise EvalError(f"task sizes differ from the canonical ones: see {out_md}")
+    return rows
+
+
+def hf_parity(model_dir: Path, tasks: list[str], limit: int, num_fewshot: int, out: Path,
+              work: Path) -> dict[str, Any]:  # fmt: skip
+    """Score an FP16 checkpoint through our model type and through lm-eval's stock `hf` type (after the
+    exact converter), on the same items, and record every metric of both and their largest difference."""
+    import lm_eval
+
+    from .convert import export_hf_llama
+    from .utils import atomic_write_text, run_meta
+
+    hf_dir = export_hf_llama(model_dir, work / "hf")
+    seeds = dict(random_seed=1234, numpy_random_seed=1234, torch_random_seed=1234, fewshot_random_seed=1234)
+    kw = dict(num_fewshot=num_fewshot, limit=limit, task_manager=task_manager(), device="cpu", bootstrap_iters=1000,
+              **seeds)  # fmt: skip
+    ours = run_eval(str(model_dir), tasks, num_fewshot=num_fewshot, limit=limit, batch_size=16)
+    stock = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={hf_dir},dtype=float32", tasks=tasks,
+                                    batch_size=16, **kw)  # fmt: skip
+    rows, worst = [], 0.0
+    for task, metrics in sorted(stock["results"].items()):
+        for key, value in metrics.items():
+            if "," in key and "stderr" not in key and isinstance(value, float):
+                mine = ours["results"][task][key]
+                rel = abs(mine - value) / max(abs(value), 1e-12)
+                worst = max(worst, rel)
+                rows.append({"task": task, "metric": key.split(",")[0], "bitnet_repro": mine, "hf": value,
+                             "rel_diff": rel})  # fmt: skip
+    accuracy_equal = all(r["bitnet_repro"] == r["hf"] for r in rows if r["metric"].startswith("acc"))
+    result = {"model": str(model_dir), "tasks": tasks, "limit": limit, "num_fewshot": num_fewshot, "rows": rows,
+              "accuracies_identical": accuracy_equal, "max_rel_diff": worst, "meta": run_meta()}  # fmt: skip
+    atomic_write_text(out, json.dumps(result, indent=2))
+    if not accuracy_equal or worst > 1e-5:
+        raise EvalError(f"our model type and lm-eval's hf type disagree (max relative difference {worst:.2e}): {out}")
+    return result

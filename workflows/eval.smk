@@ -149,3 +149,43 @@ rule bench_eval:
         "python -m bitnet_repro bench-eval --models {params.models} --tasks {params.tasks} --limit {params.limit} "
         "--batch-tokens {params.batch_tokens} --threads {threads} --profile {wildcards.profile} --out {output} "
         "> {log} 2>&1"
+
+
+rule task_table:
+    # Every local task loads offline, with its item count against the canonical split size.
+    output:
+        md="results/{profile}/tables/tasks.md",
+        json="results/{profile}/tables/tasks.json",
+    log:
+        "results/{profile}/logs/task_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro tasks --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+
+
+def parity_run(profile):
+    """The FP16 model of the bench size (the largest CPU model)."""
+    size = bench_setting(profile, "size", "cpu-l")
+    return next(r for r in RUNS[profile].values() if r.size == size and r.variant == "fp16")
+
+
+rule check_hf_parity:
+    # Our model type against lm-eval's stock `hf` type on the same FP16 checkpoint. Tasks with short answers:
+    # the stock type refuses a continuation longer than the context (64 tokens in the smoke profile).
+    input:
+        lambda wc: f"results/{wc.profile}/runs/{parity_run(wc.profile).run_id}/summary.json",
+    output:
+        "results/{profile}/checks/hf_parity.json",
+    params:
+        model=lambda wc: f"results/{wc.profile}/runs/{parity_run(wc.profile).run_id}/model",
+        work=lambda wc: f"results/{wc.profile}/checks/hf-parity-work",
+    log:
+        "results/{profile}/logs/check_hf_parity.log",
+    threads: 1
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro check-hf-parity --model {params.model} --num-fewshot 1 --limit 50 "
+        "--tasks winogrande wsc273 arc_easy blimp_adjunct_island lambada_openai wikitext "
+        "--work {params.work} --out {output} > {log} 2>&1"
