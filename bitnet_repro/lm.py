@@ -20,16 +20,21 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
-import lm_eval.models  # noqa: F401  # registers the stock model types first (else `hf` can go missing)
 import torch
 import torch.nn.functional as F
-from lm_eval.api.model import TemplateLM
-from lm_eval.api.registry import register_model
-from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # everything is local: never reach for the hub
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import lm_eval.models  # noqa: E402, F401  # registers the stock model types first (else `hf` can go missing)
+from lm_eval.api.model import TemplateLM  # noqa: E402
+from lm_eval.api.registry import register_model  # noqa: E402
+from lm_eval.utils import get_rolling_token_windows, make_disjoint_window  # noqa: E402
 
 log = logging.getLogger(__name__)
 
