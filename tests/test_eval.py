@@ -329,3 +329,19 @@ def test_smollm2_scores_equal_through_both_model_types():
             if key in stock["results"][task]:
                 assert math.isclose(ours["results"][task][key], stock["results"][task][key], rel_tol=1e-5), (task, key)
     assert ours["results"]["arc_easy"]["acc,none"] >= 0.5  # a real model, well above chance (25%)
+
+
+def test_generate_until_is_greedy_and_stops(checkpoint):
+    """generate_until: greedy continuation of the context, cut at the first stop string."""
+    from lm_eval.api.instance import Instance
+
+    lm = SuiteLM(pretrained=str(checkpoint))
+    ctx = "The city council met on Tuesday"
+    free = lm.generate_until([Instance("generate_until", {}, (ctx, {"until": ["\u0000"], "max_gen_toks": 12}), 0)])[0]
+    ids = lm.tok_encode(ctx)
+    for _ in range(3):  # the first greedy tokens, step by step
+        ids.append(int(lm.engine.head(lm.engine.hidden(torch.tensor([ids])))[0, -1].argmax()))
+    assert free.startswith(lm.tok_decode(ids[len(lm.tok_encode(ctx)) :])[:3])
+    stop = free.strip()[:2]
+    cut = lm.generate_until([Instance("generate_until", {}, (ctx, {"until": [stop], "max_gen_toks": 12}), 0)])[0]
+    assert stop not in cut and free.startswith(cut)
