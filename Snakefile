@@ -19,7 +19,6 @@ rule all:
         f"results/{PROFILE}/checks/resume.json",
         f"results/{PROFILE}/tables/eval.csv",
         f"results/{PROFILE}/figures/eval_scaling.png",
-        pretrained_tables(PROFILE),
         f"results/{PROFILE}/bench/eval_throughput.json",
         f"results/{PROFILE}/tables/tasks.md",
         f"results/{PROFILE}/checks/hf_parity.json",
@@ -52,7 +51,6 @@ rule eval:
         f"results/{PROFILE}/figures/eval_scaling.png",
         f"results/{PROFILE}/tables/tasks.md",
         f"results/{PROFILE}/checks/hf_parity.json",
-        pretrained_tables(PROFILE),
 
 
 rule pretrained:
