@@ -4,10 +4,10 @@
 small engine (`SuiteLM.engine`) that knows how to tokenize and how to run the model. (Not `.backend`: that
 attribute is TemplateLM's "causal"/"seq2seq" switch, and shadowing it silently tokenizes continuations apart.)
 
-- `SuiteBackend`: a checkpoint directory of this suite (FP16, BitNet b1, BitNet b1.58, any arch) with the
+- `SuiteEngine`: a checkpoint directory of this suite (FP16, BitNet b1, BitNet b1.58, any arch) with the
   SentencePiece tokenizer it was trained with. Documents were trained as `tokens + EOS`, so EOS is both the
   end-of-text and the prefix token of an empty context (lm-eval's convention when a model has no BOS).
-- `HFBackend`: any `transformers` causal LM, e.g. SmolLM2-135M-Instruct loaded from its GGUF file, or an FP16
+- `HFEngine`: any `transformers` causal LM, e.g. SmolLM2-135M-Instruct loaded from its GGUF file, or an FP16
   checkpoint converted to `LlamaForCausalLM`. Its tokenization and prefix token follow lm-eval's stock `hf`
   model type exactly, so both model types give the same scores (tests/test_eval.py).
 
@@ -48,11 +48,11 @@ class ModelLoadError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------------------
-# Backends: tokenizer + forward pass
+# Engines: tokenizer + forward pass
 # ------------------------------------------------------------------------------------------------------
 
 
-class SuiteBackend:
+class SuiteEngine:
     """A checkpoint directory of this suite and its SentencePiece tokenizer."""
 
     kind = "bitnet_repro"
@@ -81,7 +81,7 @@ class SuiteBackend:
         return self.model.lm_head(h)
 
 
-class HFBackend:
+class HFEngine:
     """A `transformers` causal LM and its tokenizer, tokenized the way lm-eval's `hf` model type does."""
 
     kind = "hf"
@@ -134,13 +134,13 @@ def load_hf_gguf(directory: Path, gguf_file: str, dtype: torch.dtype = torch.flo
     return model, tok
 
 
-def load_backend(spec: str, tokenizer: str | None = None, device: str = "cpu", max_length: int | None = None):
-    """A scoring backend for `spec`: a registered pretrained name (`smollm2-135m`), a checkpoint directory of
+def load_engine(spec: str, tokenizer: str | None = None, device: str = "cpu", max_length: int | None = None):
+    """A scoring engine for `spec`: a registered pretrained name (`smollm2-135m`), a checkpoint directory of
     this suite, or a Hugging Face model directory (one with a `transformers` config)."""
     if spec in PRETRAINED:
         package, gguf_file = PRETRAINED[spec]
         model, tok = load_hf_gguf(_package_dir(package), gguf_file)
-        return HFBackend(model.to(device), tok, spec, max_length)
+        return HFEngine(model.to(device), tok, spec, max_length)
     path = Path(spec)
     if not path.is_dir():
         raise ModelLoadError(
@@ -151,14 +151,14 @@ def load_backend(spec: str, tokenizer: str | None = None, device: str = "cpu", m
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-        return HFBackend(model.to(device), AutoTokenizer.from_pretrained(path), str(path), max_length)
+        return HFEngine(model.to(device), AutoTokenizer.from_pretrained(path), str(path), max_length)
     import sentencepiece as spm
 
     from .train import load_model_dir
 
     model, cfg = load_model_dir(path, device=device)
     tok_path = Path(tokenizer) if tokenizer else find_tokenizer(path, cfg)
-    return SuiteBackend(model, spm.SentencePieceProcessor(model_file=str(tok_path)), str(path), cfg)
+    return SuiteEngine(model, spm.SentencePieceProcessor(model_file=str(tok_path)), str(path), cfg)
 
 
 def find_tokenizer(model_dir: Path, cfg) -> Path:
@@ -195,7 +195,7 @@ class SuiteLM(TemplateLM):
         if engine is None:
             if pretrained is None:
                 raise ValueError("SuiteLM needs an engine or pretrained=<checkpoint dir | pretrained name>")
-            engine = load_backend(pretrained, tokenizer=tokenizer, device=device, max_length=max_length)
+            engine = load_engine(pretrained, tokenizer=tokenizer, device=device, max_length=max_length)
         self.engine = engine
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 32
         # With a token budget, a batch holds as many rows as fit (short BLiMP pairs: hundreds per batch).

