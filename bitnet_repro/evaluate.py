@@ -35,6 +35,14 @@ class EvalError(RuntimeError):
     """A bad evaluation request (unknown task, missing task file); the message says what to do."""
 
 
+class _DropCustomDatasetHint(logging.Filter):
+    """lm-eval logs a two-line hint about `--metadata` for every task with a `custom_dataset` (all of ours:
+    79 hints per BLiMP run); it says nothing about our tasks, so it is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Custom kwargs can be passed" not in record.getMessage()
+
+
 # ------------------------------------------------------------------------------------------------------
 # Tasks
 # ------------------------------------------------------------------------------------------------------
@@ -42,10 +50,14 @@ class EvalError(RuntimeError):
 
 def task_manager(data_dir: str | Path | None = None, include_path: list[str] | None = None):
     """lm-eval's TaskManager over this package's task files only (no stock tasks: they would download)."""
+    import datasets
     from lm_eval.tasks import TaskManager
 
     from .tasks import TASKS_DIR
     from .tasks.loaders import data_root
+
+    logging.getLogger("lm_eval.api.task").addFilter(_DropCustomDatasetHint())
+    datasets.disable_progress_bars()  # per-task `Map` bars; scoring has its own
 
     for name in ("winogrande", "hellaswag", "arc_easy", "_table3", "blimp/_blimp"):
         if not (TASKS_DIR / f"{name}.yaml").is_file():
@@ -250,21 +262,12 @@ def bench_eval(models: list[str], tasks: list[str], limit: int, out: Path, batch
 
 def task_inventory(out_md: Path, out_json: Path, data_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """Load every local task offline and record its items against the canonical split size."""
-    from lm_eval.tasks import get_task_dict
-
     from .report import CANONICAL_N
     from .tasks.loaders import CHECKSUMS, data_root
     from .utils import atomic_write_text
 
     tm = task_manager(data_dir)
-    tasks = get_task_dict([*CANONICAL_N, "blimp"], tm)
-    flat: dict[str, Any] = {}
-
-    def walk(d: dict) -> None:
-        for k, v in d.items():
-            walk(v) if isinstance(v, dict) else flat.__setitem__(k, v)
-
-    walk(tasks)
+    flat = tm.load([*CANONICAL_N, "blimp"])["tasks"]
     rows = []
     for name, task in sorted(flat.items()):
         split = task.config.test_split or task.config.validation_split

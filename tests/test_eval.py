@@ -74,17 +74,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @needs_data
 def test_every_task_loads_offline_with_canonical_counts():
-    from lm_eval.tasks import get_task_dict
-
-    tm = task_manager()
-    tasks = get_task_dict(list(CANONICAL) + ["blimp"], tm)
-    flat = {}
-
-    def walk(d):
-        for k, v in d.items():
-            walk(v) if isinstance(v, dict) else flat.__setitem__(getattr(k, "group_name", k), v)
-
-    walk(tasks)
+    flat = task_manager().load(list(CANONICAL) + ["blimp"])["tasks"]
     for name, n in CANONICAL.items():
         assert len(flat[name].eval_docs) == n, name
     blimp = {k: v for k, v in flat.items() if k.startswith("blimp_")}
@@ -122,9 +112,7 @@ def test_prompt_fields_equal_stock_task(name):
 @needs_data
 def test_wsc273_prompts_match_an_independent_copy():
     """Our XML parse + the stock prompt gives the 273 context options of MosaicML's independent WSC273 copy."""
-    from lm_eval.tasks import get_task_dict
-
-    task = get_task_dict(["wsc273"], task_manager())["wsc273"]
+    task = task_manager().load(["wsc273"])["tasks"]["wsc273"]
     with open(DATA_DIR / "llmfoundry_icl" / "winograd_wsc.jsonl") as f:
         ref = [json.loads(line) for line in f]
     docs = list(task.eval_docs)
@@ -136,9 +124,7 @@ def test_wsc273_prompts_match_an_independent_copy():
 
 @needs_data
 def test_rendered_prompts():
-    from lm_eval.tasks import get_task_dict
-
-    t = get_task_dict(["arc_easy", "piqa", "boolq", "hellaswag", "winogrande"], task_manager())
+    t = task_manager().load(["arc_easy", "piqa", "boolq", "hellaswag", "winogrande"])["tasks"]
     arc = t["arc_easy"]
     first = json.loads((DATA_DIR / "llmfoundry_icl" / "arc_easy.jsonl").open().readline())
     assert arc.doc_to_text(arc.eval_docs[0]) == first["query"] + "\nAnswer:"

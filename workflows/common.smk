@@ -55,3 +55,52 @@ def launcher(profile, gpus):
 def check_resume_run(profile):
     """The run the resume check kills: the profile's `check_resume_run`, else its first run."""
     return PROFILES[profile].get("check_resume_run", next(iter(RUNS[profile].values())).name)
+
+
+# Evaluation (workflows/eval.smk)
+
+
+def eval_suites(profile, section="eval"):
+    return PROFILES[profile].get(section, {}).get("suites", {})
+
+
+def eval_files(profile):
+    return [f"results/{profile}/eval/{rid}/{suite}.json" for rid in RUNS[profile] for suite in eval_suites(profile)]
+
+
+def pretrained_files(profile):
+    section = PROFILES[profile].get("pretrained", {})
+    return [f"results/{profile}/eval/pretrained/{name}/{suite}.json"
+            for name in section.get("models", []) for suite in section.get("suites", {})]
+
+
+def pretrained_tables(profile):
+    return [f"results/{profile}/tables/pretrained.csv"] if pretrained_files(profile) else []
+
+
+def eval_args(profile, section, suite):
+    """Command-line flags of one suite of a profile."""
+    s = eval_suites(profile, section)[suite]
+    batching = PROFILES[profile].get(section, {})
+    flags = [f"--tasks {' '.join(s['tasks'])}", f"--num-fewshot {s.get('num_fewshot', 0)}",
+             f"--batch-size {batching.get('batch_size', 32)}"]
+    if batching.get("batch_tokens"):
+        flags.append(f"--batch-tokens {batching['batch_tokens']}")
+    if s.get("limit"):
+        flags.append(f"--limit {s['limit']}")
+    if s.get("ppl_max_tokens"):
+        flags.append(f"--ppl-max-tokens {s['ppl_max_tokens']}")
+    return " ".join(flags)
+
+
+def bench_eval_models(profile):
+    """The largest size's FP16 and b1.58 models (bench.size) and the profile's pretrained models."""
+    size = bench_setting(profile, "size", "cpu-l")
+    runs = [r for r in RUNS[profile].values() if r.size == size and r.variant in ("fp16", "bitnet_b158")]
+    return runs, PROFILES[profile].get("pretrained", {}).get("models", [])
+
+
+def parity_run(profile):
+    """The FP16 model of the bench size (the largest CPU model)."""
+    size = bench_setting(profile, "size", "cpu-l")
+    return next(r for r in RUNS[profile].values() if r.size == size and r.variant == "fp16")

@@ -2,39 +2,6 @@
 # suites (eval.suites), the real pretrained models (pretrained.models), and the tables that collect them.
 
 
-def eval_suites(profile, section="eval"):
-    return PROFILES[profile].get(section, {}).get("suites", {})
-
-
-def eval_files(profile):
-    return [f"results/{profile}/eval/{rid}/{suite}.json" for rid in RUNS[profile] for suite in eval_suites(profile)]
-
-
-def pretrained_files(profile):
-    section = PROFILES[profile].get("pretrained", {})
-    return [f"results/{profile}/eval/pretrained/{name}/{suite}.json"
-            for name in section.get("models", []) for suite in section.get("suites", {})]
-
-
-def pretrained_tables(profile):
-    return [f"results/{profile}/tables/pretrained.csv"] if pretrained_files(profile) else []
-
-
-def eval_args(profile, section, suite):
-    """Command-line flags of one suite of a profile."""
-    s = eval_suites(profile, section)[suite]
-    batching = PROFILES[profile].get(section, {})
-    flags = [f"--tasks {' '.join(s['tasks'])}", f"--num-fewshot {s.get('num_fewshot', 0)}",
-             f"--batch-size {batching.get('batch_size', 32)}"]
-    if batching.get("batch_tokens"):
-        flags.append(f"--batch-tokens {batching['batch_tokens']}")
-    if s.get("limit"):
-        flags.append(f"--limit {s['limit']}")
-    if s.get("ppl_max_tokens"):
-        flags.append(f"--ppl-max-tokens {s['ppl_max_tokens']}")
-    return " ".join(flags)
-
-
 rule eval_model:
     input:
         "results/{profile}/runs/{run_id}/summary.json",
@@ -119,13 +86,6 @@ rule eval_figure:
         "--out results/{wildcards.profile}/figures/eval_scaling > {log} 2>&1"
 
 
-def bench_eval_models(profile):
-    """The largest size's FP16 and b1.58 models (bench.size) and the profile's pretrained models."""
-    size = bench_setting(profile, "size", "cpu-l")
-    runs = [r for r in RUNS[profile].values() if r.size == size and r.variant in ("fp16", "bitnet_b158")]
-    return runs, PROFILES[profile].get("pretrained", {}).get("models", [])
-
-
 rule bench_eval:
     # Scoring throughput on CPU, every core (threads capped at --cores), nothing beside it.
     input:
@@ -162,12 +122,6 @@ rule task_table:
         "../environment.yml"
     shell:
         "python -m bitnet_repro tasks --out-md {output.md} --out-json {output.json} > {log} 2>&1"
-
-
-def parity_run(profile):
-    """The FP16 model of the bench size (the largest CPU model)."""
-    size = bench_setting(profile, "size", "cpu-l")
-    return next(r for r in RUNS[profile].values() if r.size == size and r.variant == "fp16")
 
 
 rule check_hf_parity:
