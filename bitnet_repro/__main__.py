@@ -102,7 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     tasks = [t for part in args.tasks for t in part.split(",") if t]
     limit = float(args.limit) if args.limit and "." in args.limit else (int(args.limit) if args.limit else None)
     results = run_eval(args.model, tasks, num_fewshot=args.num_fewshot, limit=limit, batch_size=args.batch_size,
-                       batch_tokens=args.batch_tokens,
+                       batch_tokens=args.batch_tokens, max_length=args.max_length,
                        data_dir=args.data_dir, tokenizer=args.tokenizer, seed=args.seed, ppl_window=args.ppl_window,
                        ppl_max_tokens=args.ppl_max_tokens, include_path=args.include_path, out=Path(args.out),
                        profile=args.profile)  # fmt: skip
@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
     p.add_argument("--data-dir", help="evaluation data directory (default: $BITNET_REPRO_DATA, ../shared/data)")
     p.add_argument("--include-path", nargs="*", help="extra directories or files of lm-eval task YAMLs")
+    p.add_argument("--max-length", type=int, help="context length to score with (default: the model's own)")
     p.add_argument("--ppl-window", type=int, help="token_ppl window (default: min(context length, 2048))")
     p.add_argument("--ppl-max-tokens", type=int, help="token_ppl: score at most this many tokens per text")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")

@@ -120,6 +120,8 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
                 row["ppl_c4"] = m[("token_ppl_c4", "ppl")]["value"]
                 row["ppl_avg"] = m[("token_ppl", "avg_ppl")]["value"]
                 row["ppl_window"] = ours["token_ppl"]["window"]
+            if ("wikitext", "word_perplexity") in m:
+                row["wikitext_word_ppl"] = m[("wikitext", "word_perplexity")]["value"]
             if ("blimp", "acc") in m:
                 row["blimp"], row["blimp_se"] = m[("blimp", "acc")]["value"], m[("blimp", "acc")]["stderr"]
                 row["blimp_n"] = sum(r["n"] or 0 for (t, _), r in m.items() if t.startswith("blimp_"))
@@ -137,7 +139,7 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
     out.sort(key=lambda r: _key({**r, "params_nonembedding": r["params_nonembedding"] or 0}))
     shots_seen = sorted({int(c.split("_")[1][0]) for r in out for c in r if c.startswith("avg_")})
     cols = ["size", "variant", "params_nonembedding", "tokens", "ppl_wikitext2", "ppl_c4", "ppl_avg", "ppl_window",
-            "blimp", "blimp_se", "blimp_n"]  # fmt: skip
+            "wikitext_word_ppl", "blimp", "blimp_se", "blimp_n"]  # fmt: skip
     for s in shots_seen:
         for _, _, short in TABLE3_TASKS:
             cols += [f"{short}_{s}shot", f"{short}_{s}shot_se", f"{short}_{s}shot_n"]
@@ -155,19 +157,20 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
         "",
         "Every model the profile trains, evaluated by the `eval_model` rule through lm-evaluation-harness on local "
         "data (README, 'Evaluation'). PPL: token level, non-overlapping windows of the model's context length, "
-        "on WikiText-2 test and the held-out C4 documents, and their average. BLiMP: mean accuracy over the 67 "
-        "paradigms (chance 50%). WG Winogrande, WGe WSC273, SC StoryCloze 2016, HS HellaSwag (acc_norm), in %, "
+        "on WikiText-2 test and the held-out C4 documents, and their average. Word PPL: lm-eval's `wikitext` (word "
+        "perplexity of the 62 test documents, rolling windows), comparable with published numbers. BLiMP: mean "
+        "accuracy over the 67 paradigms (chance 50%). WG Winogrande, WGe WSC273, SC StoryCloze 2016, HS HellaSwag (acc_norm), in %, "
         "± the harness's standard error; chance is 50 / 50 / 50 / 25.",
         "",
-        "| size | variant | non-emb. params | tokens | PPL WikiText-2 | PPL C4 | PPL avg | BLiMP | "
+        "| size | variant | non-emb. params | tokens | PPL WikiText-2 | PPL C4 | PPL avg | word PPL | BLiMP | "
         + " | ".join(f"{short} {s}-shot" for s in shots_seen for _, _, short in TABLE3_TASKS)
         + " | " + " | ".join(f"Avg {s}-shot" for s in shots_seen) + " |",
-        "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * (5 * len(shots_seen)),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * (5 * len(shots_seen)),
     ]  # fmt: skip
     for r in out:
         cells = [r["size"], r["variant"], f"{r['params_nonembedding'] or 0:,}", f"{r['tokens'] or 0:,}",
                  fmt(r.get("ppl_wikitext2")), fmt(r.get("ppl_c4")), fmt(r.get("ppl_avg")),
-                 _pm(r.get("blimp"), r.get("blimp_se"))]  # fmt: skip
+                 fmt(r.get("wikitext_word_ppl")), _pm(r.get("blimp"), r.get("blimp_se"))]  # fmt: skip
         cells += [_pm(r.get(f"{short}_{s}shot"), r.get(f"{short}_{s}shot_se")) for s in shots_seen
                   for _, _, short in TABLE3_TASKS]  # fmt: skip
         cells += [_pm(r.get(f"avg_{s}shot"), None) for s in shots_seen]

@@ -88,6 +88,8 @@ def eval_args(profile, section, suite):
         flags.append(f"--batch-tokens {batching['batch_tokens']}")
     if s.get("limit"):
         flags.append(f"--limit {s['limit']}")
+    if s.get("max_length"):
+        flags.append(f"--max-length {s['max_length']}")
     if s.get("ppl_max_tokens"):
         flags.append(f"--ppl-max-tokens {s['ppl_max_tokens']}")
     return " ".join(flags)
