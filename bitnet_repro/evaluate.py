@@ -165,7 +165,8 @@ def token_perplexity(lm, data_dir: str | Path | None = None, window: int | None 
 def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: int | float | None = None,
              batch_size: int = 32, batch_tokens: int | None = None, data_dir: str | Path | None = None,
              tokenizer: str | None = None, max_length: int | None = None, seed: int = 1234,
-             ppl_window: int | None = None, ppl_max_tokens: int | None = None, include_path: list[str] | None = None, out: Path | None = None,
+             ppl_window: int | None = None, ppl_max_tokens: int | None = None,
+             include_path: list[str] | None = None, out: Path | None = None,
              **meta: Any) -> dict[str, Any]:  # fmt: skip
     """Evaluate `model` (a checkpoint directory, a pretrained name, or a SuiteLM) and return lm-eval's results
     dict, with token perplexity and throughput under "bitnet_repro". Writes it to `out` as JSON if given."""

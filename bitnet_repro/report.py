@@ -159,8 +159,8 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
         "data (README, 'Evaluation'). PPL: token level, non-overlapping windows of the model's context length, "
         "on WikiText-2 test and the held-out C4 documents, and their average. Word PPL: lm-eval's `wikitext` (word "
         "perplexity of the 62 test documents, rolling windows), comparable with published numbers. BLiMP: mean "
-        "accuracy over the 67 paradigms (chance 50%). WG Winogrande, WGe WSC273, SC StoryCloze 2016, HS HellaSwag (acc_norm), in %, "
-        "± the harness's standard error; chance is 50 / 50 / 50 / 25.",
+        "accuracy over the 67 paradigms (chance 50%). WG Winogrande, WGe WSC273, SC StoryCloze 2016, HS HellaSwag "
+        "(acc_norm), in %, ± the harness's standard error; chance is 50 / 50 / 50 / 25.",
         "",
         "| size | variant | non-emb. params | tokens | PPL WikiText-2 | PPL C4 | PPL avg | word PPL | BLiMP | "
         + " | ".join(f"{short} {s}-shot" for s in shots_seen for _, _, short in TABLE3_TASKS)
