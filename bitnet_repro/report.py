@@ -196,9 +196,12 @@ def pretrained_report(files: list[Path], out_csv: Path, out_md: Path, profile: s
             notes.append(f"`{ours['model']}` {path.stem}: {tp['examples']} examples in {tp['seconds']:.0f} s = "
                          f"{tp['examples_per_second']} examples/s ({tp['tokens_per_second']} tokens/s, "
                          f"{tp['threads']} threads)")  # fmt: skip
+        blimp_n = sum(r["n"] or 0 for r in summary if r["task"].startswith("blimp_"))
         for r in summary:
             if r["task"].startswith("blimp_"):
                 continue
+            if r["task"] == "blimp":
+                r = {**r, "n": blimp_n}
             base = r["task"].removeprefix("token_ppl_")
             rows.append({"model": ours["model"], "suite": path.stem, "num_fewshot": ours["num_fewshot"], **r,
                          "n_canonical": CANONICAL_N.get(r["task"], 67000 if r["task"] == "blimp" else None),
