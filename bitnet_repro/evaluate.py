@@ -207,7 +207,7 @@ def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: in
     if run_cfg is not None:
         extra["run"] = {"run_id": run_cfg.run_id, "size": run_cfg.size, "variant": run_cfg.variant,
                         "profile": run_cfg.profile, "tokens_trained": run_cfg.train.total_tokens,
-                        "params_nonembedding": run_cfg.model.n_params_nonembedding}  # fmt: skip
+                        "params_nonembedding": lm.engine.model.count_params()}  # fmt: skip
     if PPL_TASK in tasks:
         t1 = time.perf_counter()
         extra[PPL_TASK] = token_perplexity(lm, data_dir, ppl_window, ppl_max_tokens)

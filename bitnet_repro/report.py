@@ -99,7 +99,10 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
     for path in files:
         res, rows = _load_eval(path)
         ours = res["bitnet_repro"]
-        run, suite = ours.get("run", {}), path.stem
+        run, suite = dict(ours.get("run", {})), path.stem
+        summary = path.parents[2] / "runs" / run.get("run_id", "-") / "summary.json"
+        if summary.is_file():  # the training table's parameter count (norm gains included), for one number per model
+            run["params_nonembedding"] = json.loads(summary.read_text())["params_nonembedding"]
         key = run.get("run_id", ours["model"])
         device = f"{ours.get('device', 'cpu')} ({ours['throughput']['threads']} threads, {ours['meta']['processor']})"
         entry = by_run.setdefault(key, {"run": run, "suites": {}, "device": device})
