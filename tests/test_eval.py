@@ -331,3 +331,21 @@ def test_generate_until_is_greedy_and_stops(checkpoint):
     stop = free.strip()[:2]
     cut = lm.generate_until([Instance("generate_until", {}, (ctx, {"until": [stop], "max_gen_toks": 12}), 0)])[0]
     assert stop not in cut and free.startswith(cut)
+
+
+@needs_data
+def test_hf_tokenizer_conversion_is_exact(checkpoint):
+    """The exported `transformers` tokenizer gives the SentencePiece ids on real text and on edge cases
+    (leading, trailing and repeated spaces, newlines, digits, non-ASCII)."""
+    import sentencepiece as spm
+
+    from bitnet_repro.convert import hf_tokenizer
+    from bitnet_repro.data import wikitext2_test
+
+    sp_path = checkpoint / "tokenizer.model"
+    sp, tok = spm.SentencePieceProcessor(model_file=str(sp_path)), hf_tokenizer(sp_path)
+    lines = wikitext2_test(DATA_DIR).split("\n")[:1500]
+    edge = ["", " leading", "trailing ", "a  b   c", "a\nb\n\nc", "\nfirst", "1234567 89", "é ü 中文 🎉", "  two"]
+    for text in lines + edge + ["\n".join(lines[:300])]:
+        assert tok.encode(text) == sp.encode(text), repr(text[:60])
+    assert tok.bos_token_id is None and tok.eos_token_id == sp.eos_id()
