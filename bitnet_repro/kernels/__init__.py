@@ -1,0 +1,1 @@
+"""Low-bit weight formats and kernels (packed ternary / binary / base-3 weights)."""
