@@ -22,6 +22,7 @@ rule all:
         f"results/{PROFILE}/bench/eval_throughput.json",
         f"results/{PROFILE}/tables/tasks.md",
         f"results/{PROFILE}/checks/hf_parity.json",
+        "results/energy/table2.md",
 
 
 rule train:
@@ -56,3 +57,13 @@ rule eval:
 rule pretrained:
     input:
         pretrained_tables(PROFILE),
+
+
+rule table1:
+    input:
+        "results/energy/table1.md",
+
+
+rule table2:
+    input:
+        "results/energy/table2.md",

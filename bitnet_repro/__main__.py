@@ -161,6 +161,14 @@ def cmd_export_hf(args: argparse.Namespace) -> None:
     print(export_hf_llama(args.model, args.out, args.tokenizer))
 
 
+def cmd_energy(args: argparse.Namespace) -> None:
+    """Tables 1 and 2: the energy model of Sec. 2.3 (Eq. 10-12)."""
+    from .energy import write_tables
+
+    write_tables(Path(args.out_dir), args.paper_table2)
+    print((Path(args.out_dir) / "table2.md").read_text())
+
+
 def cmd_presets(args: argparse.Namespace) -> None:
     from .config import preset_model
 
@@ -281,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", required=True, help="checkpoint directory (FP16, arch llama)")
     p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
     p.add_argument("--out", required=True, help="output directory")
+    p = add("energy", cmd_energy, "Tables 1 and 2: arithmetic energy of FP32/FP16 Transformers and BitNet (Eq. 10-12)")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--paper-table2", help="CSV of the paper's Table 2, for the columns labelled as the paper's")
     add("presets", cmd_presets, "list the model presets (paper tables and CPU sizes)")
 
     args = parser.parse_args(argv)

@@ -57,6 +57,10 @@ def check_resume_run(profile):
     return PROFILES[profile].get("check_resume_run", next(iter(RUNS[profile].values())).name)
 
 
+# The paper's own tables (only for columns labelled as the paper's), beside the data directory.
+PAPER_TABLE2 = str(Path(workflow.basedir).parent / "shared" / "paper" / "table2_energy_by_size.csv")
+
+
 # Evaluation (workflows/eval.smk)
 
 

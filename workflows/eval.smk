@@ -143,3 +143,20 @@ rule check_hf_parity:
         "python -m bitnet_repro check-hf-parity --model {params.model} --num-fewshot 1 --limit 50 "
         "--tasks winogrande wsc273 arc_easy blimp_adjunct_island lambada_openai wikitext "
         "--work {params.work} --out {output} > {log} 2>&1"
+
+
+rule energy_tables:
+    # Tables 1 and 2 (Sec. 2.3): the arithmetic-energy model; the paper's printed cells beside ours.
+    output:
+        "results/energy/table1.csv",
+        "results/energy/table1.md",
+        "results/energy/table2.csv",
+        "results/energy/table2.md",
+    params:
+        paper=PAPER_TABLE2,
+    log:
+        "results/energy/logs/energy_tables.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro energy --out-dir results/energy --paper-table2 {params.paper} > {log} 2>&1"
