@@ -85,10 +85,10 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def verified(data_dir: Path, rel: str) -> Path:
+def verified(data_dir: Path, rel: str, checksums: dict[str, str] = CHECKSUMS) -> Path:
     """The path of a data file after checking that it exists and has its published checksum."""
     path = data_dir / rel
-    expected = CHECKSUMS[rel]
+    expected = checksums[rel]
     if not path.is_file():
         raise DataError(
             f"missing data file {path} (expected sha256 {expected}). The data directory must hold the files "

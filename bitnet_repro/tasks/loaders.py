@@ -14,38 +14,28 @@ from __future__ import annotations
 import bz2
 import csv
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import datasets
 
-from bitnet_repro.data import DATA_ENV, DataError, sha256_file
+from bitnet_repro import data
+from bitnet_repro.config import DataConfig
+from bitnet_repro.data import DataError, resolve_data_dir
 
 CHECKSUMS: dict[str, str] = json.loads((Path(__file__).with_name("checksums.json")).read_text())
 
 
 def data_root(data_dir: str | None = None) -> Path:
-    """The data directory: the task metadata's `data_dir`, else $BITNET_REPRO_DATA, else ../shared/data."""
-    from bitnet_repro.config import REPO_ROOT
-
-    value = data_dir or os.environ.get(DATA_ENV) or str(REPO_ROOT.parent / "shared" / "data")
-    path = Path(value).expanduser().resolve()
-    if not path.is_dir():
-        raise DataError(f"evaluation data directory {path} does not exist; set {DATA_ENV} or pass --data-dir")
-    return path
+    """The data directory: the task metadata's `data_dir`, else $BITNET_REPRO_DATA, else ../shared/data (the
+    training data's resolver, `data.resolve_data_dir`)."""
+    return resolve_data_dir(DataConfig(data_dir=data_dir))
 
 
 def verified(rel: str, data_dir: str | None) -> Path:
-    path = data_root(data_dir) / rel
-    expected = CHECKSUMS[rel]
-    if not path.is_file():
-        raise DataError(f"missing evaluation file {path} (expected sha256 {expected}); see SOURCES.md of the data "
-                        f"directory, or point {DATA_ENV} / --data-dir at the right one")  # fmt: skip
-    if (actual := sha256_file(path)) != expected:
-        raise DataError(f"corrupt evaluation file {path}: sha256 {actual}, expected {expected}. Restore the original.")
-    return path
+    """`data.verified` against the evaluation files' checksums."""
+    return data.verified(data_root(data_dir), rel, CHECKSUMS)
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -191,8 +181,7 @@ def wikitext(data_dir: str | None = None, **_: Any) -> datasets.DatasetDict:
     one top-level heading row (` = Title = `) to the next (62 pages, as the stock dataset), without the empty
     rows between paragraphs; word counts
     are unchanged, byte counts and the text the model sees differ slightly from the stock dataset."""
-    with open(verified("wikitext2/wiki.test.raw.hf-nonempty-crlf", data_dir), encoding="utf-8", newline="") as f:
-        rows = f.read().replace("\r\n", "\n").splitlines(keepends=True)
+    rows = data.wikitext2_test(data_root(data_dir)).splitlines(keepends=True)
     pages: list[list[str]] = []
     for row in rows:
         if (row.startswith(" = ") and row.endswith(" = \n") and not row.startswith(" = = ")) or not pages:
