@@ -97,10 +97,9 @@ def write_tables(out_dir, paper_table2=None) -> list[dict]:
     """results/energy/table1.{csv,md} (the per-operation energies used) and table2.{csv,md}: our Table 2 with
     the paper's printed cells beside, labelled as the paper's."""
     import csv
-    import io
     from pathlib import Path
 
-    from .utils import atomic_write_text
+    from .utils import atomic_write_text, write_csv
 
     out_dir = Path(out_dir)
     t1 = [{"bits": b, "add_pj_45nm": e["add"][0], "add_pj_7nm": e["add"][1], "mul_pj_45nm": e["mul"][0],
@@ -117,11 +116,7 @@ def write_tables(out_dir, paper_table2=None) -> list[dict]:
             row[f"rel_diff_{k}"] = round(abs(r[k] - float(ref[k])) / float(ref[k]), 4) if ref else None
         rows.append(row)
     for name, data in (("table1", t1), ("table2", rows)):
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(data[0]))
-        w.writeheader()
-        w.writerows(data)
-        atomic_write_text(out_dir / f"{name}.csv", buf.getvalue())
+        write_csv(out_dir / f"{name}.csv", data, list(data[0]))
     atomic_write_text(out_dir / "table1.md", "\n".join([
         "# Table 1: energy per operation (pJ), the values the energy model uses", "",
         "From Horowitz (2014) and Zhang et al. (2022), as printed in the paper's Table 1.", "",

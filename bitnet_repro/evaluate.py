@@ -43,6 +43,9 @@ class _DropCustomDatasetHint(logging.Filter):
         return "Custom kwargs can be passed" not in record.getMessage()
 
 
+_DROP_HINT = _DropCustomDatasetHint()
+
+
 # ------------------------------------------------------------------------------------------------------
 # Tasks
 # ------------------------------------------------------------------------------------------------------
@@ -56,7 +59,7 @@ def task_manager(data_dir: str | Path | None = None, include_path: list[str] | N
     from .tasks import TASKS_DIR
     from .tasks.loaders import data_root
 
-    logging.getLogger("lm_eval.api.task").addFilter(_DropCustomDatasetHint())
+    logging.getLogger("lm_eval.api.task").addFilter(_DROP_HINT)  # once: the same instance is not added twice
     datasets.disable_progress_bars()  # per-task `Map` bars; scoring has its own
 
     for name in ("winogrande", "hellaswag", "arc_easy", "_table3", "blimp/_blimp"):

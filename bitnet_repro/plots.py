@@ -19,6 +19,17 @@ def _smooth(values: list[float], k: int = 9) -> list[float]:
     return out
 
 
+def _save(fig, out: Path) -> None:
+    """The figure as out.png and out.pdf."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for ext in ("png", "pdf"):
+        fig.savefig(out.with_suffix(f".{ext}"), dpi=150)
+    plt.close(fig)
+
+
 def training_curves(run_dirs: list[Path], out: Path, profile: str) -> None:
     import matplotlib
 
@@ -52,11 +63,7 @@ def training_curves(run_dirs: list[Path], out: Path, profile: str) -> None:
     ax_ppl.legend()
     device = ", ".join(sorted({s["device"] for s, _ in runs}))
     fig.suptitle(f"profile '{profile}' ({device}); {runs[0][0]['tokens']:,} training tokens per model", fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for ext in ("png", "pdf"):
-        fig.savefig(out.with_suffix(f".{ext}"), dpi=150)
-    plt.close(fig)
+    _save(fig, out)
     caption = (
         f"Training curves of the `{profile}` profile. Left: training loss against tokens for every size "
         "(colour) and variant (line style). Right: final WikiText-2 validation perplexity against non-embedding "
@@ -98,11 +105,7 @@ def eval_scaling(table_csv: Path, out: Path, profile: str) -> None:
         ax.legend()
     device = rows[0]["device"] if rows else "-"
     fig.suptitle(f"profile '{profile}' ({device})", fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for ext in ("png", "pdf"):
-        fig.savefig(out.with_suffix(f".{ext}"), dpi=150)
-    plt.close(fig)
+    _save(fig, out)
     atomic_write_text(out.with_suffix(".md"), (
         f"Evaluation of the `{profile}` profile's models through lm-evaluation-harness. Left: token-level "
         "perplexity (mean of WikiText-2 and the held-out C4 documents, non-overlapping windows of the context "

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
-from .utils import atomic_write_text
+from .utils import atomic_write_text, write_csv
 
 COLUMNS = ["size", "variant", "params_nonembedding", "tokens", "status", "val_wikitext2_ppl", "val_c4_ppl",
            "wall_time_s", "device", "run_id"]  # fmt: skip
@@ -23,11 +21,7 @@ def _key(row: dict) -> tuple:
 
 def training_report(summaries: list[Path], out_csv: Path, out_md: Path, profile: str) -> list[dict]:
     rows = sorted((json.loads(p.read_text()) for p in summaries), key=_key)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out_csv, buf.getvalue())
+    write_csv(out_csv, rows, COLUMNS)
     fp16 = {r["size"]: r for r in rows if r["variant"] == "fp16" and r["status"] == "completed"}
     lines = [
         f"# Training results, profile `{profile}`",
@@ -69,14 +63,6 @@ TABLE3_TASKS = [("winogrande", "acc", "WG"), ("wsc273", "acc", "WGe"), ("storycl
 CANONICAL_N = {"winogrande": 1267, "wsc273": 273, "storycloze_2016": 1871, "hellaswag": 10042, "arc_easy": 2376,
                "arc_challenge": 1172, "boolq": 3270, "openbookqa": 500, "piqa": 1838, "sciq": 1000,
                "lambada_openai": 5153, "wikitext": 62}  # fmt: skip
-
-
-def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def _load_eval(path: Path) -> tuple[dict, list[dict]]:
@@ -148,9 +134,9 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
             cols += [f"{short}_{s}shot", f"{short}_{s}shot_se", f"{short}_{s}shot_n"]
         cols.append(f"avg_{s}shot")
     cols += ["device", "run_id"]
-    _write_csv(out_csv, out, cols)
+    write_csv(out_csv, out, cols)
     if out_long is not None:
-        _write_csv(out_long, long_rows, ["profile", "run_id", "size", "variant", "suite", "num_fewshot", "limit",
+        write_csv(out_long, long_rows, ["profile", "run_id", "size", "variant", "suite", "num_fewshot", "limit",
                                          "task", "metric", "value", "stderr", "n"])  # fmt: skip
     fmt = lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
     ns = {f"{short}_{s}": next((r.get(f"{short}_{s}shot_n") for r in out if r.get(f"{short}_{s}shot_n")), None)
@@ -205,12 +191,12 @@ def pretrained_report(files: list[Path], out_csv: Path, out_md: Path, profile: s
                 continue
             if r["task"] == "blimp":
                 r = {**r, "n": blimp_n}
-            base = r["task"].removeprefix("token_ppl_")
             rows.append({"model": ours["model"], "suite": path.stem, "num_fewshot": ours["num_fewshot"], **r,
                          "n_canonical": CANONICAL_N.get(r["task"], 67000 if r["task"] == "blimp" else None),
-                         "limit": ours["limit"], "window": ours.get("token_ppl", {}).get("window") if base != r["task"]
-                         or r["task"] == "token_ppl" else None})  # fmt: skip
-    _write_csv(out_csv, rows, ["model", "suite", "num_fewshot", "task", "metric", "value", "stderr", "n",
+                         "limit": ours["limit"],
+                         "window": ours["token_ppl"]["window"] if r["task"].startswith("token_ppl") else None,
+                         })  # fmt: skip
+    write_csv(out_csv, rows, ["model", "suite", "num_fewshot", "task", "metric", "value", "stderr", "n",
                                "n_canonical", "limit", "window"])  # fmt: skip
     lines = [f"# Real pretrained model(s), profile `{profile}`", "",
              "Zero-shot scores through the suite's lm-eval model type and local task files (README, 'Evaluation'), "

@@ -30,6 +30,18 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Rows as CSV with the given columns (extra keys ignored), written atomically."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
 def git_sha() -> str:
     try:
         root = Path(__file__).resolve().parent.parent
