@@ -153,28 +153,17 @@ PARITY_TASKS = ["winogrande", "arc_easy", "blimp_adjunct_island", "lambada_opena
 @needs_data
 def test_suite_model_type_equals_stock_hf(checkpoint, tmp_path):
     """An FP16 checkpoint scores the same through our model type and through lm-eval's stock `hf` type
-    (after the exact converter to LlamaForCausalLM and the tokenizer conversion)."""
-    import lm_eval
+    (after the exact converter to LlamaForCausalLM and the tokenizer conversion): the `check_hf_parity` rule's
+    function, on a 1-shot run that includes HellaSwag."""
+    from bitnet_repro.evaluate import hf_parity
 
-    from bitnet_repro.convert import export_hf_llama
-
-    hf_dir = export_hf_llama(checkpoint, tmp_path / "hf")
-    ours = run_eval(str(checkpoint), PARITY_TASKS, num_fewshot=1, limit=12, batch_size=8)
-    stock = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={hf_dir},dtype=float32", tasks=PARITY_TASKS,
-                                    num_fewshot=1, limit=12, batch_size=8, task_manager=task_manager(), device="cpu",
-                                    random_seed=1234, numpy_random_seed=1234, torch_random_seed=1234,
-                                    fewshot_random_seed=1234, bootstrap_iters=1000)  # fmt: skip
-    compared = 0
-    for task, metrics in stock["results"].items():
-        for key, value in metrics.items():
-            if "," not in key or "stderr" in key or not isinstance(value, float):
-                continue
-            if key.startswith(("acc", "acc_norm")):
-                assert ours["results"][task][key] == value, (task, key)
-            else:  # perplexities: sums of log-probabilities, equal to float32 rounding
-                assert math.isclose(ours["results"][task][key], value, rel_tol=1e-5), (task, key)
-            compared += 1
-    assert compared >= 9
+    res = hf_parity(checkpoint, PARITY_TASKS, limit=12, num_fewshot=1, out=tmp_path / "p.json", work=tmp_path)
+    for r in res["rows"]:
+        if r["metric"].startswith("acc"):
+            assert r["bitnet_repro"] == r["hf"], r
+        else:  # perplexities: sums of log-probabilities, equal to float32 rounding
+            assert math.isclose(r["bitnet_repro"], r["hf"], rel_tol=1e-5), r
+    assert len(res["rows"]) >= 9 and json.loads((tmp_path / "p.json").read_text())["accuracies_identical"]
 
 
 class _ZeroHead:
