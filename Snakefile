@@ -1,5 +1,5 @@
 # bitnet-repro: one DAG for every scale. Pick a profile with `--config profile=<smoke|cpu|paper>`
-# (default: cpu). Targets: smoke, train, bench, eval, pretrained, all. See README.
+# (default: cpu). Targets: smoke, train, bench, eval, pretrained, table1, table2, table3, figure7, all. See README.
 from snakemake.utils import min_version
 
 min_version("8.0")
@@ -8,6 +8,7 @@ min_version("8.0")
 include: "workflows/common.smk"
 include: "workflows/train.smk"
 include: "workflows/eval.smk"
+include: "workflows/ptq.smk"
 
 
 rule all:
@@ -57,6 +58,22 @@ rule eval:
 rule pretrained:
     input:
         pretrained_tables(PROFILE),
+
+
+rule table3:
+    # Table 3 at the profile's Table 3 size (ptq.size); the SmolLM2 version is `table3_pretrained`.
+    input:
+        f"results/{PROFILE}/tables/table3.md",
+
+
+rule table3_pretrained:
+    input:
+        ptq_pretrained_tables(PROFILE),
+
+
+rule figure7:
+    input:
+        f"results/{PROFILE}/figures/figure7.png",
 
 
 rule table1:

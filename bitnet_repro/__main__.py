@@ -181,6 +181,52 @@ def cmd_presets(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_ptq(args: argparse.Namespace) -> None:
+    """Quantize an FP16 model with one PTQ setting, check it, evaluate it, write the results JSON."""
+    import torch
+
+    from .evaluate import summary_rows
+    from .ptq import run_ptq
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    params = {}
+    for kv in args.param or []:
+        k, _, v = kv.partition("=")
+        params[k] = __import__("yaml").safe_load(v)
+    tasks = [t for part in args.tasks for t in part.split(",") if t]
+    results = run_ptq(args.model, args.method, Path(args.calib_data), tasks, num_fewshot=args.num_fewshot,
+                      limit=args.limit, calib_samples=args.calib_samples, calib_seq_len=args.calib_seq_len,
+                      params=params, batch_size=args.batch_size, batch_tokens=args.batch_tokens,
+                      max_length=args.max_length, ppl_max_tokens=args.ppl_max_tokens, out=Path(args.out),
+                      profile=args.profile)  # fmt: skip
+    ptq = results["bitnet_repro"]["ptq"]
+    print(f"{ptq['setting']['spec']}: {ptq['status']}, quantized in {ptq['seconds_quantize']} s")
+    for row in summary_rows(results):
+        print(f"{row['task']:40} {row['metric']:16} {row['value']:.4f}")
+
+
+def cmd_ptq_table(args: argparse.Namespace) -> None:
+    from .ptq_report import ptq_table
+
+    ptq_table([Path(p) for p in args.results], Path(args.out_csv), Path(args.out_md), args.profile,
+              paper_csv=Path(args.paper) if args.paper else None, title=args.title)  # fmt: skip
+
+
+def cmd_plot_ptq(args: argparse.Namespace) -> None:
+    from .ptq_report import figure7
+
+    figure7(Path(args.table), Path(args.out), args.profile)
+
+
+def cmd_baselines(args: argparse.Namespace) -> None:
+    from baselines import discover
+
+    for name, cls in discover().items():
+        bits = f"W{list(cls.w_bits)} A{list(cls.a_bits)}"
+        print(f"{name:12} {cls.title:12} {bits:28} Table 3: {', '.join(cls.table3) or '-'}   [{cls.implementation}]")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bitnet_repro", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -292,6 +338,35 @@ def main(argv: list[str] | None = None) -> int:
     p = add("energy", cmd_energy, "Tables 1 and 2: arithmetic energy of FP32/FP16 Transformers and BitNet (Eq. 10-12)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--paper-table2", help="CSV of the paper's Table 2, for the columns labelled as the paper's")
+    p = add("ptq", cmd_ptq, "post-training-quantize an FP16 model (baselines/) and evaluate it in memory")
+    p.add_argument("--model", required=True, help="FP16 checkpoint directory or smollm2-135m")
+    p.add_argument("--method", required=True, help="method:W<bits>A<bits>, e.g. gptq:W4A16 (see `baselines`)")
+    p.add_argument("--param", nargs="*", help="method parameters, e.g. alpha=0.8")
+    p.add_argument("--calib-data", required=True, help="token directory of the training corpus (train.bin)")
+    p.add_argument("--calib-samples", type=int, default=128)
+    p.add_argument("--calib-seq-len", type=int, default=256)
+    p.add_argument("--tasks", required=True, nargs="+")
+    p.add_argument("--num-fewshot", type=int, default=0)
+    p.add_argument("--limit", type=int)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-tokens", type=int)
+    p.add_argument("--max-length", type=int)
+    p.add_argument("--ppl-max-tokens", type=int)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--profile", default="custom")
+    p.add_argument("--out", required=True)
+    p = add("ptq-table", cmd_ptq_table, "Table 3: PTQ rows, FP16 and BitNet b1, beside the paper's numbers")
+    p.add_argument("results", nargs="+", help="results JSON of `ptq` and of `eval` (FP16, BitNet b1)")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--paper", help="the paper's Table 3 CSV, for the columns labelled as the paper's")
+    p.add_argument("--title", default="Table 3")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+    p = add("plot-ptq", cmd_plot_ptq, "Figure 7: Table 3 accuracy against model size, zero- and few-shot")
+    p.add_argument("table", help="long CSV written by ptq-table")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out", required=True, help="output path without extension")
+    add("baselines", cmd_baselines, "list the registered PTQ baselines and what they support")
     add("presets", cmd_presets, "list the model presets (paper tables and CPU sizes)")
 
     args = parser.parse_args(argv)
@@ -301,11 +376,14 @@ def main(argv: list[str] | None = None) -> int:
     from .train import CheckpointError
 
     errors: tuple[type[Exception], ...] = (ConfigError, DataError, CheckpointError)
-    if args.command in ("eval", "export-hf", "bench-eval", "tasks", "check-hf-parity"):
+    if args.command in ("eval", "export-hf", "bench-eval", "tasks", "check-hf-parity", "ptq", "ptq-table"):
+        from baselines import BaselineError
+
         from .evaluate import EvalError
         from .lm import ModelLoadError
+        from .ptq import PTQError
 
-        errors += (EvalError, ModelLoadError)
+        errors += (EvalError, ModelLoadError, BaselineError, PTQError)
     try:
         args.fn(args)
     except errors as e:

@@ -1,3 +1,4 @@
+import io
 import os
 from pathlib import Path
 
@@ -7,6 +8,19 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(1)
+
+
+def _data_dir() -> Path | None:
+    from bitnet_repro.config import DataConfig
+    from bitnet_repro.data import resolve_data_dir
+
+    try:
+        return resolve_data_dir(DataConfig())
+    except Exception:  # noqa: BLE001
+        return None
+
+
+DATA_DIR = _data_dir()
 
 
 @pytest.fixture
@@ -20,3 +34,43 @@ def token_dir(tmp_path: Path) -> Path:
     for name in ("train", "val_wikitext2", "val_c4"):
         tokens.tofile(tmp_path / f"{name}.bin")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """A small FP16 checkpoint directory with a real SentencePiece tokenizer (trained on local C4 text) and
+    random weights scaled up so that scores differ between choices. Beside it, `data/` holds that tokenizer
+    and a train.bin of the same text, as `data.prepare` writes them (calibration data for PTQ)."""
+    import sentencepiece as spm
+
+    from bitnet_repro.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from bitnet_repro.data import c4_documents, encode
+    from bitnet_repro.model import Transformer
+    from bitnet_repro.train import save_model_dir
+
+    if DATA_DIR is None:
+        pytest.skip("evaluation data directory not found")
+    root = tmp_path_factory.mktemp("ckpt")
+    out = root / "model"
+    docs = c4_documents(DATA_DIR)[:300]
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter("\n".join(docs).splitlines()), model_writer=buf,
+                                   vocab_size=512, model_type="bpe", byte_fallback=True, split_digits=True,
+                                   normalization_rule_name="identity", remove_extra_whitespaces=False,
+                                   unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2)  # fmt: skip
+    model_cfg = ModelConfig(vocab_size=512, d_model=64, n_layers=2, n_heads=4, d_ff=128, max_seq_len=256)
+    train = TrainConfig(seq_len=64, steps=1, warmup_steps=0, batch_tokens=64, micro_batch=1, eval_every=1, ckpt_every=1)
+    cfg = RunConfig(name="test-fp16", model=model_cfg, train=train,
+                    data=DataConfig(vocab_size=512), size="test", variant="fp16")  # fmt: skip
+    torch.manual_seed(0)
+    model = Transformer(model_cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3) if p.dim() > 1 else None
+    save_model_dir(out, model.state_dict(), cfg, meta={})
+    (out / "tokenizer.model").write_bytes(buf.getvalue())
+    data = root / "data"
+    data.mkdir()
+    (data / "tokenizer.model").write_bytes(buf.getvalue())
+    encode(spm.SentencePieceProcessor(model_proto=buf.getvalue()), docs).tofile(data / "train.bin")
+    return out

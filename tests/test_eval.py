@@ -3,7 +3,6 @@ perplexity oracles, the real pretrained model, and the errors a user meets."""
 
 import contextlib
 import importlib.util
-import io
 import json
 import math
 import shutil
@@ -13,18 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATA_DIR
 
-from bitnet_repro.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from bitnet_repro.data import resolve_data_dir
 from bitnet_repro.evaluate import EvalError, resolve_tasks, run_eval, task_manager, token_nll, token_perplexity
 from bitnet_repro.lm import SuiteLM
-from bitnet_repro.model import Transformer
 from bitnet_repro.tasks import TASKS_DIR
 
-try:
-    DATA_DIR = resolve_data_dir(DataConfig())
-except Exception:  # noqa: BLE001
-    DATA_DIR = None
 needs_data = pytest.mark.skipif(DATA_DIR is None, reason="evaluation data directory not found")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,38 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 CANONICAL = {"winogrande": 1267, "wsc273": 273, "storycloze_2016": 1871, "hellaswag": 10042, "arc_easy": 2376,
              "arc_challenge": 1172, "boolq": 3270, "openbookqa": 500, "piqa": 1838, "sciq": 1000,
              "lambada_openai": 5153, "wikitext": 62}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """A small FP16 checkpoint directory with a real SentencePiece tokenizer (trained on local C4 text) and
-    random weights scaled up so that scores differ between choices."""
-    import sentencepiece as spm
-
-    from bitnet_repro.data import c4_documents
-    from bitnet_repro.train import save_model_dir
-
-    if DATA_DIR is None:
-        pytest.skip("evaluation data directory not found")
-    out = tmp_path_factory.mktemp("ckpt") / "model"
-    text = "\n".join(c4_documents(DATA_DIR)[:300])
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(text.splitlines()), model_writer=buf, vocab_size=512,
-                                   model_type="bpe", byte_fallback=True, split_digits=True,
-                                   normalization_rule_name="identity", remove_extra_whitespaces=False,
-                                   unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2)  # fmt: skip
-    model_cfg = ModelConfig(vocab_size=512, d_model=64, n_layers=2, n_heads=4, d_ff=128, max_seq_len=256)
-    train = TrainConfig(seq_len=64, steps=1, warmup_steps=0, batch_tokens=64, micro_batch=1, eval_every=1, ckpt_every=1)
-    cfg = RunConfig(name="test-fp16", model=model_cfg, train=train,
-                    data=DataConfig(vocab_size=512), size="test", variant="fp16")  # fmt: skip
-    torch.manual_seed(0)
-    model = Transformer(model_cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3) if p.dim() > 1 else None
-    save_model_dir(out, model.state_dict(), cfg, meta={})
-    (out / "tokenizer.model").write_bytes(buf.getvalue())
-    return out
 
 
 # ------------------------------------------------------------------------------------------------------

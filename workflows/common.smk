@@ -83,13 +83,17 @@ def pretrained_tables(profile):
 
 
 def eval_args(profile, section, suite):
-    """Command-line flags of one suite of a profile."""
-    s = eval_suites(profile, section)[suite]
-    batching = PROFILES[profile].get(section, {})
+    """Command-line flags of one suite of a profile's section (eval, pretrained)."""
+    return suite_args(PROFILES[profile].get(section, {}), suite)
+
+
+def suite_args(section, suite):
+    """Command-line flags of one suite of a section: {suites: {name: {...}}, batch_size, batch_tokens}."""
+    s = section.get("suites", {})[suite]
     flags = [f"--tasks {' '.join(s['tasks'])}", f"--num-fewshot {s.get('num_fewshot', 0)}",
-             f"--batch-size {batching.get('batch_size', 32)}"]
-    if batching.get("batch_tokens"):
-        flags.append(f"--batch-tokens {batching['batch_tokens']}")
+             f"--batch-size {section.get('batch_size', 32)}"]
+    if section.get("batch_tokens"):
+        flags.append(f"--batch-tokens {section['batch_tokens']}")
     if s.get("limit"):
         flags.append(f"--limit {s['limit']}")
     if s.get("max_length"):
@@ -110,3 +114,79 @@ def parity_run(profile):
     """The FP16 model of the bench size (the largest CPU model)."""
     size = bench_setting(profile, "size", "cpu-l")
     return next(r for r in RUNS[profile].values() if r.size == size and r.variant == "fp16")
+
+
+# PTQ baselines (workflows/ptq.smk): baselines/ registers the methods; each contributes its Table 3 settings.
+from baselines import setting as ptq_setting, table3_settings  # noqa: E402
+
+PAPER_TABLE3 = str(Path(workflow.basedir).parent / "shared" / "paper" / "table3_ptq_zeroshot_6.7B.csv")
+
+
+def ptq_section(profile):
+    return PROFILES[profile].get("ptq", {})
+
+
+def ptq_specs(profile):
+    """`method:WxAy` of every row: the profile's `ptq.methods`, else every registered baseline's Table 3 settings."""
+    specs = ptq_section(profile).get("methods") or [s.spec for s in table3_settings()]
+    return [ptq_setting(s).spec for s in specs]  # unknown methods and impossible settings fail here, at once
+
+
+def ptq_run(profile, size, variant):
+    run = next((r for r in RUNS[profile].values() if r.size == size and r.variant == variant), None)
+    if run is None:
+        raise ValueError(f"ptq: profile {profile!r} trains no {variant} model of size {size!r} (its `models`)")
+    return run
+
+
+def ptq_files(profile, size, suite):
+    """The PTQ results of one size and suite, and the evaluations of its FP16 and BitNet b1 runs."""
+    fp16, b1 = ptq_run(profile, size, "fp16"), ptq_run(profile, size, "bitnet_b1")
+    files = [f"results/{profile}/eval/{r.run_id}/{suite}.json" for r in (fp16, b1)]
+    return files + [f"results/{profile}/ptq/{fp16.run_id}/{s.replace(':', '/')}/{suite}.json"
+                    for s in ptq_specs(profile)]
+
+
+def table3_files(profile):
+    p = ptq_section(profile)
+    return ptq_files(profile, p["size"], p["suites"][0])
+
+
+def figure7_files(profile):
+    p = ptq_section(profile)
+    return [f for size in p.get("sizes", [p["size"]]) for suite in p["suites"] for f in ptq_files(profile, size, suite)]
+
+
+def ptq_pretrained_files(profile, name):
+    suites = ptq_section(profile).get("pretrained", {}).get("suites", {})
+    return [f"results/{profile}/ptq/{name}/{spec}/{suite}.json"
+            for suite in suites for spec in ["fp16"] + [s.replace(":", "/") for s in ptq_specs(profile)]]
+
+
+def ptq_pretrained_tables(profile):
+    return [f"results/{profile}/tables/table3_{name}.md"
+            for name in ptq_section(profile).get("pretrained", {}).get("models", [])]
+
+
+def ptq_model(profile, model):
+    """(model argument, calibration sequence length, the eval section and the suites its flags come from)."""
+    p = ptq_section(profile)
+    if model in p.get("pretrained", {}).get("models", []):
+        return model, p["pretrained"].get("calib_seq_len", 512), ("ptq", "pretrained")
+    return f"results/{profile}/runs/{model}/model", p.get("calib_seq_len", 256), ("eval", None)
+
+
+def ptq_args(profile, model, suite):
+    """Evaluation flags of a PTQ run: the profile's eval suite (trained models) or ptq.pretrained's."""
+    _, _, (section, sub) = ptq_model(profile, model)
+    if sub is None:
+        return eval_args(profile, "eval", suite)
+    batching = {"batch_tokens": PROFILES[profile].get("eval", {}).get("batch_tokens")}
+    return suite_args({**batching, **ptq_section(profile)["pretrained"]}, suite)
+
+
+def ptq_inputs(profile, model):
+    files = [f"{data_dir(profile)}/data.json"]
+    if model in RUNS[profile]:
+        files.append(f"results/{profile}/runs/{model}/summary.json")
+    return files

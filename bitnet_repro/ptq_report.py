@@ -1,0 +1,241 @@
+"""Table 3 (PTQ baselines against FP16 and BitNet b1, beside the paper's numbers) and Figure 7.
+
+Inputs are results JSONs: `ptq` runs (a "ptq" entry in our section) and plain `eval` runs of the FP16 and
+BitNet b1 checkpoints (or of the pretrained model). Every row states the model it was measured on, so a
+CPU-scale table is never mistaken for the paper's 6.7B one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from .report import TABLE3_TASKS, _pm
+from .utils import atomic_write_text, write_csv
+
+CHANCE = {"WG": 0.5, "WGe": 0.5, "SC": 0.5, "HS": 0.25}
+SHORTS = [short for _, _, short in TABLE3_TASKS]
+PAPER_COLS = {"ppl": "ppl", "wg": "WG", "wge": "WGe", "hs": "HS", "sc": "SC", "avg": "avg"}
+
+
+def _row(path: Path) -> dict[str, Any]:
+    from .evaluate import summary_rows
+
+    res = json.loads(path.read_text())
+    ours = res["bitnet_repro"]
+    ptq = ours.get("ptq")
+    if ptq:
+        info, s = ptq["model_info"], ptq["setting"]
+        row = {"method": ptq["method_title"], "spec": s["spec"], "wbits": s["w_bits"], "abits": s["a_bits"],
+               "ptq": "yes", "status": ptq["status"], "implementation": ptq["implementation"],
+               "calibration": ptq["calibration"], "caveat": ptq["caveat"],
+               "seconds_quantize": ptq["seconds_quantize"]}  # fmt: skip
+    else:
+        info = ours.get("run") or {"model": ours["model"], "size": ours["model"], "variant": "fp16"}
+        b1 = info.get("variant") == "bitnet_b1"
+        row = {"method": "BitNet b1" if b1 else "Transformer", "spec": info.get("variant", "fp16"),
+               "wbits": 1 if b1 else 16, "abits": 8 if b1 else 16, "ptq": "no", "status": "ok"}  # fmt: skip
+    row.update({"model": info.get("model") or info.get("run_id"), "size": info.get("size"),
+                "params": info.get("params_nonembedding") or info.get("params"),
+                "tokens_trained": info.get("tokens_trained"), "shots": ours["num_fewshot"], "limit": ours["limit"],
+                "device": _device(ours)})  # fmt: skip
+    m = {(r["task"], r["metric"]): r for r in summary_rows(res)}
+    if ("token_ppl", "avg_ppl") in m:
+        row["ppl"] = m[("token_ppl", "avg_ppl")]["value"]
+        row["ppl_wikitext2"] = m[("token_ppl_wikitext2", "ppl")]["value"]
+        row["ppl_c4"] = m[("token_ppl_c4", "ppl")]["value"]
+    accs = []
+    for task, metric, short in TABLE3_TASKS:
+        if (task, metric) in m:
+            r = m[(task, metric)]
+            row[short], row[f"{short}_se"], row[f"{short}_n"] = r["value"], r["stderr"], r["n"]
+            accs.append(r["value"])
+    if len(accs) == len(TABLE3_TASKS):
+        row["avg"] = sum(accs) / len(accs)
+    return row
+
+
+def _device(ours: dict[str, Any]) -> str:
+    threads = ours.get("throughput", {}).get("threads")
+    where = f"{ours.get('device', 'cpu')}" + (f" ({threads} threads)" if threads else "")
+    return f"{where}, {ours.get('meta', {}).get('processor', '?')}"
+
+
+def _paper(paper_csv: Path | None) -> dict[tuple[str, str], dict[str, str]]:
+    if not paper_csv or not paper_csv.is_file():
+        return {}
+    with open(paper_csv) as f:
+        return {(r["wbits"], r["method"]): r for r in csv.DictReader(f)}
+
+
+ORDER = {"Transformer": 0, "LLM.int8()": 1, "Absmax": 2, "SmoothQuant": 3, "GPTQ": 4, "QuIP": 5, "BitNet b1": 9}
+
+
+def _sort_key(r: dict[str, Any]) -> tuple:
+    return (r["params"] or 0, r["shots"], -r["wbits"], ORDER.get(r["method"], 6), r["method"], -r["abits"])
+
+
+def _fmt_ppl(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if not math.isfinite(v):
+        return "inf" if v > 0 else "nan"
+    return f"{v:.4g}" if v < 1e4 else f"{v:.1e}"
+
+
+def claims(rows: list[dict[str, Any]]) -> list[str]:
+    """The paper's Table 3 claims (../shared/paper/FIGURES.md), checked on one model's zero-shot rows.
+    Collapse: perplexity at least 10x FP16's or a non-finite model. Close: perplexity within 10% of FP16's."""
+    by = {(r["method"], r["wbits"], r["abits"]): r for r in rows}
+    fp = by.get(("Transformer", 16, 16))
+    if not fp or "ppl" not in fp:
+        return ["(no FP16 row: claims not checked)"]
+    base = fp["ppl"]
+
+    def ppl(r):
+        return r.get("ppl", math.inf) if r and r["status"] == "ok" else math.inf
+
+    def collapsed(r):
+        return r is not None and ppl(r) >= 10 * base
+
+    def desc(r):
+        if r is None:
+            return "missing"
+        acc = f", avg {100 * r['avg']:.1f}%" if r.get("avg") is not None else ""
+        return f"PPL {_fmt_ppl(ppl(r))}{acc}" if r["status"] == "ok" else r["status"]
+
+    out = [f"FP16: PPL {_fmt_ppl(base)}" + (f", avg {100 * fp['avg']:.1f}%" if fp.get("avg") else "")]
+    low = [by.get((m, w, a)) for m, w, a in [("Absmax", 4, 4), ("SmoothQuant", 4, 4), ("Absmax", 1, 8),
+                                             ("SmoothQuant", 1, 8)]]  # fmt: skip
+    ok = all(collapsed(r) for r in low if r) and any(low)
+    out.append(
+        f"W4A4/W1A8 Absmax and SmoothQuant collapse: {'yes' if ok else 'NO'} ("
+        + "; ".join(f"{r['method']} {r['spec'].split(':')[1]} {desc(r)}" for r in low if r)
+        + ")"
+    )
+    g4, g2, q2 = by.get(("GPTQ", 4, 16)), by.get(("GPTQ", 2, 16)), by.get(("QuIP", 2, 16))
+    if g4 and g2:
+        close = ppl(g4) <= 1.1 * base
+        out.append(f"GPTQ W4A16 close to FP16 (PPL within 10%): {'yes' if close else 'NO'} ({desc(g4)}); "
+                   f"GPTQ W2A16 collapses: {'yes' if collapsed(g2) else 'NO'} ({desc(g2)})")  # fmt: skip
+    if g2 and q2:
+        out.append(f"QuIP W2A16 degrades less than GPTQ W2A16: {'yes' if ppl(q2) < ppl(g2) else 'NO'} "
+                   f"(QuIP {desc(q2)}; GPTQ {desc(g2)})")  # fmt: skip
+    b1 = by.get(("BitNet b1", 1, 8))
+    if b1:
+        rivals = [r for r in rows if r["ptq"] == "yes" and r["wbits"] <= 2]
+        beats = [r for r in rivals if ppl(b1) < ppl(r)]
+        verdict = "yes" if len(beats) == len(rivals) else "NO"
+        missed = "".join(f"; not beaten: {r['spec']} {desc(r)}" for r in rivals if r not in beats)
+        out.append(f"BitNet b1 beats every 1- and 2-bit PTQ method on PPL: {verdict} (b1 {desc(b1)}; "
+                   f"beaten: {len(beats)}/{len(rivals)}{missed})")  # fmt: skip
+    return out
+
+
+def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, paper_csv: Path | None = None,
+              title: str = "Table 3") -> list[dict[str, Any]]:  # fmt: skip
+    """One row per (model, method, bit width, shots); the paper's Table 3 in columns labelled `paper_*`."""
+    rows = sorted((_row(p) for p in files), key=_sort_key)
+    paper = _paper(paper_csv)
+    for r in rows:
+        p = paper.get((str(r["wbits"]), r["method"]))
+        for src, dst in PAPER_COLS.items():
+            r[f"paper_{dst}"] = p[src] if p and p.get(src) else None
+    cols = ["profile", "model", "size", "params", "tokens_trained", "device", "shots", "limit", "method", "spec",
+            "wbits", "abits", "ptq", "status", "ppl", "ppl_wikitext2", "ppl_c4"]  # fmt: skip
+    for short in SHORTS:
+        cols += [short, f"{short}_se", f"{short}_n"]
+    cols += ["avg", "calibration", "implementation", "seconds_quantize"] + [f"paper_{d}" for d in PAPER_COLS.values()]
+    write_csv(out_csv, [{"profile": profile, **r} for r in rows], cols)
+
+    lines = [f"# {title}: post-training quantization vs. BitNet b1 ({profile} profile)", ""]
+    groups: dict[tuple, list] = {}
+    for r in rows:
+        groups.setdefault((r["model"] if r["ptq"] == "yes" or r["method"] == "Transformer" else None, r["shots"]),
+                          []).append(r)  # fmt: skip
+    models = {}
+    for r in rows:
+        models.setdefault((r["size"], r["shots"]), []).append(r)
+    for (size, shots), rs in models.items():
+        fp = next((r for r in rs if r["method"] == "Transformer"), rs[0])
+        tokens = fp["tokens_trained"]
+        tokens = f"{tokens / 1e6:.2f}M" if isinstance(tokens, (int, float)) else tokens
+        lines += [f"## {size}: {fp['params']:,} parameters{' (non-embedding)' if fp['ptq'] == 'no' else ''}, "
+                  f"{tokens} training tokens, {shots}-shot", "",
+                  f"Measured on {fp['device']}; at most {fp['limit']} items per task. "
+                  f"Not the paper's 6.7B model: the paper's columns are for comparison of trends only.", "",
+                  "| Method | Bits | PTQ | PPL | WG | WGe | HS | SC | Avg | Paper PPL | Paper WG | Paper WGe "
+                  "| Paper HS | Paper SC | Paper Avg |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in rs:
+            bits = "16" if r["method"] == "Transformer" else f"W{r['wbits']}A{r['abits']}"
+            if r["status"] != "ok":
+                ours = [f"**{r['status']}**"] + ["-"] * 5
+            else:
+                ours = [_fmt_ppl(r.get("ppl"))] + [_pm(r.get(s), r.get(f"{s}_se")) for s in SHORTS]
+                ours.append(f"{100 * r['avg']:.1f}" if r.get("avg") is not None else "-")
+            paper = [r[f"paper_{d}"] or "-" for d in PAPER_COLS.values()]
+            lines.append(f"| {r['method']} | {bits} | {r['ptq']} | " + " | ".join(ours + paper) + " |")
+        if shots == 0:
+            lines += ["", "Paper claims on this model:", ""] + [f"- {c}" for c in claims(rs)]
+        lines.append("")
+    caveats = sorted({r["caveat"] for r in rows if r.get("caveat")})
+    impl = sorted({f"{r['method']}: {r['implementation']}" for r in rows if r.get("implementation")})
+    calib = sorted({r["calibration"] for r in rows if r.get("calibration")})
+    lines += [
+        "PPL: token perplexity, the average of WikiText-2 and C4 (held-out) token perplexities. WG: Winogrande, "
+        "WGe: WSC273, HS: HellaSwag (acc_norm), SC: StoryCloze 2016, accuracy in % ± the harness's standard "
+        "error; chance 50 / 50 / 25 / 50 (Avg 43.8). Bits: WxAy = x-bit weights, y-bit activations (16: not "
+        "quantized); embeddings and the output head stay in high precision. A model whose quantized weights or "
+        "logits are not finite is marked as such and not scored.",
+        "", "Implementations: " + "; ".join(impl) + ".",
+        "", "Calibration: " + "; ".join(calib) + "." if calib else "",
+        "", ("Differences from the papers' methods: " + "; ".join(caveats) + ".") if caveats else "",
+        "", "Paper columns: the paper's Table 3 (6.7B models, ../shared/paper/table3_ptq_zeroshot_6.7B.csv).",
+    ]  # fmt: skip
+    atomic_write_text(out_md, "\n".join(lines).rstrip() + "\n")
+    return rows
+
+
+def figure7(table_csv: Path, out: Path, profile: str) -> None:
+    """Average Table 3 accuracy against model size, zero- and few-shot panels, one line per method and bit
+    width plus FP16 and BitNet b1; a third panel gives perplexity, which carries the signal at CPU scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    from .plots import _save
+
+    df = pd.read_csv(table_csv)
+    df["label"] = [m if p == "no" else f"{m} W{w}A{a}" for m, p, w, a in zip(df.method, df.ptq, df.wbits, df.abits)]
+    df["avg_pct"] = 100 * df["avg"]
+    shots = sorted(df.shots.unique())
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, len(shots) + 1, figsize=(5 * (len(shots) + 1), 4.2))
+    labels = sorted(df.label.unique(), key=lambda s: (ORDER.get(s.split(" W")[0], 6), s))
+    palette = dict(zip(labels, sns.color_palette("tab20", len(labels))))
+    for ax, k in zip(axes, shots):
+        d = df[(df.shots == k) & df.avg_pct.notna()]
+        sns.lineplot(d, x="params", y="avg_pct", hue="label", hue_order=labels, palette=palette, marker="o", ax=ax,
+                     legend=False)  # fmt: skip
+        ax.axhline(43.75, color="grey", ls=":", lw=1)
+        ax.set(xscale="log", xlabel="parameters", ylabel="average accuracy (%)", title=f"{k}-shot")
+    d = df[(df.shots == shots[0]) & df.ppl.notna() & (df.ppl < 1e12)]
+    sns.lineplot(d, x="params", y="ppl", hue="label", hue_order=labels, palette=palette, marker="o", ax=axes[-1])
+    axes[-1].set(xscale="log", yscale="log", xlabel="parameters", ylabel="token perplexity", title="perplexity")
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(f"Figure 7 ({profile} profile): PTQ baselines vs. BitNet b1 across sizes")
+    _save(fig, out)
+    sizes = ", ".join(f"{s} ({int(p):,})" for s, p in df.groupby("size").params.first().sort_values().items())
+    atomic_write_text(out.with_suffix(".md"), (
+        f"Figure 7 ({profile} profile). Average zero- and few-shot accuracy over Winogrande, WSC273, HellaSwag "
+        f"and StoryCloze against model size (parameters, log scale), one line per PTQ method and bit width, plus "
+        f"the FP16 models they quantize and BitNet b1 trained at the same sizes; the dotted line is chance "
+        f"(43.8%). The right panel gives token perplexity (average of WikiText-2 and C4; non-finite or >1e12 "
+        f"omitted). Sizes: {sizes}. Data: {table_csv.name}.\n"))  # fmt: skip

@@ -1,0 +1,115 @@
+# Post-training quantization baselines (baselines/, one file per method) on the FP16 models, evaluated in memory
+# on the same suites as the trained models: Table 3 (one size, the paper's 6.7B), the same table for the real
+# pretrained SmolLM2-135M, and Figure 7 (every size, zero- and few-shot).
+
+
+wildcard_constraints:
+    method="[a-z0-9_]+",
+    label="W[0-9]+A[0-9]+",
+
+
+rule ptq_eval:
+    input:
+        lambda wc: ptq_inputs(wc.profile, wc.model),
+    output:
+        "results/{profile}/ptq/{model}/{method}/{label}/{suite}.json",
+    params:
+        model=lambda wc: ptq_model(wc.profile, wc.model)[0],
+        seq_len=lambda wc: ptq_model(wc.profile, wc.model)[1],
+        samples=lambda wc: ptq_section(wc.profile).get("calib_samples", 128),
+        data=lambda wc: data_dir(wc.profile),
+        args=lambda wc: ptq_args(wc.profile, wc.model, wc.suite),
+    log:
+        "results/{profile}/logs/ptq-{model}-{method}-{label}-{suite}.log",
+    benchmark:
+        "results/{profile}/benchmarks/ptq-{model}-{method}-{label}-{suite}.tsv"
+    threads: 1
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro ptq --model {params.model} --method {wildcards.method}:{wildcards.label} "
+        "--calib-data {params.data} --calib-samples {params.samples} --calib-seq-len {params.seq_len} "
+        "{params.args} --threads {threads} --profile {wildcards.profile} --out {output} > {log} 2>&1"
+
+
+rule ptq_pretrained_fp16:
+    # The unquantized pretrained model on the PTQ suite: the FP16 row of its table.
+    output:
+        "results/{profile}/ptq/{model}/fp16/{suite}.json",
+    params:
+        args=lambda wc: ptq_args(wc.profile, wc.model, wc.suite),
+    log:
+        "results/{profile}/logs/ptq-{model}-fp16-{suite}.log",
+    threads: 1
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro eval --model {wildcards.model} {params.args} --threads {threads} "
+        "--profile {wildcards.profile} --out {output} > {log} 2>&1"
+
+
+rule table3_report:
+    input:
+        lambda wc: table3_files(wc.profile),
+    output:
+        csv="results/{profile}/tables/table3.csv",
+        md="results/{profile}/tables/table3.md",
+    params:
+        paper=PAPER_TABLE3,
+    log:
+        "results/{profile}/logs/table3.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule table3_pretrained_report:
+    input:
+        lambda wc: ptq_pretrained_files(wc.profile, wc.model),
+    output:
+        csv="results/{profile}/tables/table3_{model}.csv",
+        md="results/{profile}/tables/table3_{model}.md",
+    params:
+        paper=PAPER_TABLE3,
+    log:
+        "results/{profile}/logs/table3_{model}.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
+        "--title 'Table 3 on {wildcards.model}' --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule figure7_table:
+    input:
+        lambda wc: figure7_files(wc.profile),
+    output:
+        csv="results/{profile}/tables/ptq_sizes.csv",
+        md="results/{profile}/tables/ptq_sizes.md",
+    params:
+        paper=PAPER_TABLE3,
+    log:
+        "results/{profile}/logs/figure7_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
+        "--title 'PTQ across sizes' --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule figure7_plot:
+    input:
+        "results/{profile}/tables/ptq_sizes.csv",
+    output:
+        png="results/{profile}/figures/figure7.png",
+        pdf="results/{profile}/figures/figure7.pdf",
+        caption="results/{profile}/figures/figure7.md",
+    log:
+        "results/{profile}/logs/figure7.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro plot-ptq {input} --profile {wildcards.profile} "
+        "--out results/{wildcards.profile}/figures/figure7 > {log} 2>&1"
