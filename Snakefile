@@ -40,6 +40,7 @@ rule smoke:
         "results/smoke/tables/eval.csv",
         "results/smoke/figures/eval_scaling.png",
         "results/smoke/checks/hf_parity.json",
+        "results/smoke/tables/table3.md",
 
 
 rule bench:

@@ -45,8 +45,8 @@ def tiny_llama(seed: int = 0, dtype=torch.float32, outliers: bool = False):
 
 
 def calib_for(model, n: int = 8, seq_len: int = 32, seed: int = 0) -> Calibration:
-    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
 
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, model.config.vocab_size, (n, seq_len), generator=g)
