@@ -199,7 +199,7 @@ def cmd_ptq(args: argparse.Namespace) -> None:
                       limit=args.limit, calib_samples=args.calib_samples, calib_seq_len=args.calib_seq_len,
                       params=params, batch_size=args.batch_size, batch_tokens=args.batch_tokens,
                       max_length=args.max_length, ppl_max_tokens=args.ppl_max_tokens, out=Path(args.out),
-                      profile=args.profile)  # fmt: skip
+                      device=args.device, profile=args.profile)  # fmt: skip
     ptq = results["bitnet_repro"]["ptq"]
     print(f"{ptq['setting']['spec']}: {ptq['status']}, quantized in {ptq['seconds_quantize']} s")
     for row in summary_rows(results):
@@ -353,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-length", type=int)
     p.add_argument("--ppl-max-tokens", type=int)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="where the quantized model is evaluated: cpu | cuda")
     p.add_argument("--profile", default="custom")
     p.add_argument("--out", required=True)
     p = add("ptq-table", cmd_ptq_table, "Table 3: PTQ rows, FP16 and BitNet b1, beside the paper's numbers")

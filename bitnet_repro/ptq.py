@@ -318,7 +318,7 @@ def run_ptq(model: str, method: str, data_dir: Path, tasks: list[str], num_fewsh
             limit: int | None = None, calib_samples: int = 128, calib_seq_len: int = 256,
             params: dict[str, Any] | None = None, batch_size: int = 32, batch_tokens: int | None = None,
             max_length: int | None = None, ppl_max_tokens: int | None = None, out: Path | None = None,
-            **meta: Any) -> dict[str, Any]:  # fmt: skip
+            device: str = "cpu", **meta: Any) -> dict[str, Any]:  # fmt: skip
     """Quantize `model` with `method` (e.g. gptq:W4A16), check it is finite, evaluate it on `tasks` and return
     (and write) the results JSON: lm-eval's results plus our "bitnet_repro" section with a "ptq" entry.
     A model whose quantized weights or logits are not finite is recorded with that status and no scores."""
@@ -343,7 +343,7 @@ def run_ptq(model: str, method: str, data_dir: Path, tasks: list[str], num_fewsh
            "weight_levels": weight_levels(qmodel, s), "model_info": fp16.info}  # fmt: skip
     log.info("%s on %s: quantized in %.1fs, %s", s.spec, fp16.name, t_quant, status)
     if status == "ok":
-        lm = SuiteLM(engine=HFEngine(qmodel, fp16.tokenizer, f"{fp16.name}+{s.spec}", max_length),
+        lm = SuiteLM(engine=HFEngine(qmodel.to(device), fp16.tokenizer, f"{fp16.name}+{s.spec}", max_length),
                      batch_size=batch_size, batch_tokens=batch_tokens)  # fmt: skip
         results = run_eval(lm, tasks, num_fewshot=num_fewshot, limit=limit, ppl_max_tokens=ppl_max_tokens, **meta)
     else:

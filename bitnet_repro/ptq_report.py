@@ -17,7 +17,8 @@ from .report import TABLE3_TASKS, _pm
 from .utils import atomic_write_text, write_csv
 
 CHANCE = {"WG": 0.5, "WGe": 0.5, "SC": 0.5, "HS": 0.25}
-SHORTS = [short for _, _, short in TABLE3_TASKS]
+SHORTS = ["WG", "WGe", "HS", "SC"]  # the paper's column order
+assert sorted(SHORTS) == sorted(short for _, _, short in TABLE3_TASKS)
 PAPER_COLS = {"ppl": "ppl", "wg": "WG", "wge": "WGe", "hs": "HS", "sc": "SC", "avg": "avg"}
 
 
@@ -40,6 +41,7 @@ def _row(path: Path) -> dict[str, Any]:
                "wbits": 1 if b1 else 16, "abits": 8 if b1 else 16, "ptq": "no", "status": "ok"}  # fmt: skip
     row.update({"model": info.get("model") or info.get("run_id"), "size": info.get("size"),
                 "params": info.get("params_nonembedding") or info.get("params"),
+                "params_nonembedding": info.get("params_nonembedding"),
                 "tokens_trained": info.get("tokens_trained"), "shots": ours["num_fewshot"], "limit": ours["limit"],
                 "device": _device(ours)})  # fmt: skip
     m = {(r["task"], r["metric"]): r for r in summary_rows(res)}
@@ -75,7 +77,7 @@ ORDER = {"Transformer": 0, "LLM.int8()": 1, "Absmax": 2, "SmoothQuant": 3, "GPTQ
 
 
 def _sort_key(r: dict[str, Any]) -> tuple:
-    return (r["params"] or 0, r["shots"], -r["wbits"], ORDER.get(r["method"], 6), r["method"], -r["abits"])
+    return (r["shots"], -r["wbits"], ORDER.get(r["method"], 6), r["method"], -r["abits"])
 
 
 def _fmt_ppl(v: float | None) -> str:
@@ -138,7 +140,15 @@ def claims(rows: list[dict[str, Any]]) -> list[str]:
 def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, paper_csv: Path | None = None,
               title: str = "Table 3") -> list[dict[str, Any]]:  # fmt: skip
     """One row per (model, method, bit width, shots); the paper's Table 3 in columns labelled `paper_*`."""
-    rows = sorted((_row(p) for p in files), key=_sort_key)
+    rows = [_row(p) for p in files]
+    known = {r["size"]: r for r in rows if r["params"]}
+    for r in rows:  # a pretrained model's plain evaluation: its size and tokens from its PTQ rows
+        if not r["params"] and r["size"] in known:
+            r["params"], r["tokens_trained"] = known[r["size"]]["params"], known[r["size"]]["tokens_trained"]
+    size_params = {}
+    for r in rows:
+        size_params[r["size"]] = max(size_params.get(r["size"], 0), r["params"] or 0)
+    rows.sort(key=lambda r: (size_params[r["size"]], str(r["size"])) + _sort_key(r))
     paper = _paper(paper_csv)
     for r in rows:
         p = paper.get((str(r["wbits"]), r["method"]))
@@ -152,18 +162,15 @@ def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, pape
     write_csv(out_csv, [{"profile": profile, **r} for r in rows], cols)
 
     lines = [f"# {title}: post-training quantization vs. BitNet b1 ({profile} profile)", ""]
-    groups: dict[tuple, list] = {}
-    for r in rows:
-        groups.setdefault((r["model"] if r["ptq"] == "yes" or r["method"] == "Transformer" else None, r["shots"]),
-                          []).append(r)  # fmt: skip
     models = {}
     for r in rows:
         models.setdefault((r["size"], r["shots"]), []).append(r)
     for (size, shots), rs in models.items():
-        fp = next((r for r in rs if r["method"] == "Transformer"), rs[0])
+        fp = next((r for r in rs if r["method"] == "Transformer" and r["params"]), rs[0])
         tokens = fp["tokens_trained"]
         tokens = f"{tokens / 1e6:.2f}M" if isinstance(tokens, (int, float)) else tokens
-        lines += [f"## {size}: {fp['params']:,} parameters{' (non-embedding)' if fp['ptq'] == 'no' else ''}, "
+        counted = "non-embedding" if any(r.get("params_nonembedding") for r in rs) else "all"
+        lines += [f"## {size}: {fp['params'] or 0:,} parameters ({counted}), "
                   f"{tokens} training tokens, {shots}-shot", "",
                   f"Measured on {fp['device']}; at most {fp['limit']} items per task. "
                   f"Not the paper's 6.7B model: the paper's columns are for comparison of trends only.", "",

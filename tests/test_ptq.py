@@ -387,3 +387,26 @@ def test_a_new_file_adds_a_table3_row(toy_file, checkpoint, tmp_path):
     assert rows[0]["method"] == "Toy RTN" and rows[0]["spec"] == "toy_rtn:W3A16" and rows[0]["status"] == "ok"
     assert math.isfinite(rows[0]["ppl"])
     assert "| Toy RTN | W3A16 | yes |" in (tmp_path / "t.md").read_text()
+
+
+def test_figure7_draws_every_method_and_size(tmp_path):
+    import csv
+
+    from bitnet_repro.ptq_report import figure7
+
+    rows = []
+    for size, params in [("s", 1e5), ("m", 4e5), ("l", 1.6e6)]:
+        for method, ptq, w, a in [("Transformer", "no", 16, 16), ("BitNet b1", "no", 1, 8), ("GPTQ", "yes", 2, 16)]:
+            for shots in (0, 4):
+                rows.append({"size": size, "params": params, "method": method, "ptq": ptq, "wbits": w, "abits": a,
+                             "shots": shots, "avg": 0.45 + 0.01 * w / 16, "ppl": 100 * w if ptq == "yes" else 90,
+                             "status": "ok"})  # fmt: skip
+    table = tmp_path / "ptq_sizes.csv"
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    figure7(table, tmp_path / "figure7", "test")
+    for ext in ("png", "pdf", "md"):
+        assert (tmp_path / f"figure7.{ext}").stat().st_size > 0
+    assert "s (100,000), m (400,000), l (1,600,000)" in (tmp_path / "figure7.md").read_text()

@@ -185,6 +185,11 @@ def ptq_args(profile, model, suite):
     return suite_args({**batching, **ptq_section(profile)["pretrained"]}, suite)
 
 
+def ptq_device(profile, model):
+    """Where a PTQ model is evaluated: its FP16 run's training device (cuda on the paper profile), else cpu."""
+    return RUNS[profile][model].train.device if model in RUNS[profile] else "cpu"
+
+
 def ptq_inputs(profile, model):
     files = [f"{data_dir(profile)}/data.json"]
     if model in RUNS[profile]:

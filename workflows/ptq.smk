@@ -19,6 +19,7 @@ rule ptq_eval:
         samples=lambda wc: ptq_section(wc.profile).get("calib_samples", 128),
         data=lambda wc: data_dir(wc.profile),
         args=lambda wc: ptq_args(wc.profile, wc.model, wc.suite),
+        device=lambda wc: ptq_device(wc.profile, wc.model),
     log:
         "results/{profile}/logs/ptq-{model}-{method}-{label}-{suite}.log",
     benchmark:
@@ -29,7 +30,8 @@ rule ptq_eval:
     shell:
         "python -m bitnet_repro ptq --model {params.model} --method {wildcards.method}:{wildcards.label} "
         "--calib-data {params.data} --calib-samples {params.samples} --calib-seq-len {params.seq_len} "
-        "{params.args} --threads {threads} --profile {wildcards.profile} --out {output} > {log} 2>&1"
+        "{params.args} --threads {threads} --device {params.device} --profile {wildcards.profile} --out {output} "
+        "> {log} 2>&1"
 
 
 rule ptq_pretrained_fp16:
