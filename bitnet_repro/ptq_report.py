@@ -41,7 +41,7 @@ def _row(path: Path) -> dict[str, Any]:
                "wbits": 1 if b1 else 16, "abits": 8 if b1 else 16, "ptq": "no", "status": "ok"}  # fmt: skip
     row.update({"model": info.get("model") or info.get("run_id"), "size": info.get("size"),
                 "params": info.get("params_nonembedding") or info.get("params"),
-                "params_nonembedding": info.get("params_nonembedding"),
+                "params_nonembedding": info.get("params_nonembedding"), "source": info.get("source"),
                 "tokens_trained": info.get("tokens_trained"), "shots": ours["num_fewshot"], "limit": ours["limit"],
                 "device": _device(ours)})  # fmt: skip
     m = {(r["task"], r["metric"]): r for r in summary_rows(res)}
@@ -173,7 +173,11 @@ def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, pape
         lines += [f"## {size}: {fp['params'] or 0:,} parameters ({counted}), "
                   f"{tokens} training tokens, {shots}-shot", "",
                   f"Measured on {fp['device']}; at most {fp['limit']} items per task. "
-                  f"Not the paper's 6.7B model: the paper's columns are for comparison of trends only.", "",
+                  f"Not the paper's 6.7B model: the paper's columns are for comparison of trends only."
+                  + "".join(f" Weights: {src}, de-quantized to float32 on load; that is the unquantized reference "
+                            "(the released BF16 weights are not held here), so every row starts from weights "
+                            "that went through Q4_1 once."
+                            for src in sorted({r["source"] for r in rs if r.get("source")})), "",
                   "| Method | Bits | PTQ | PPL | WG | WGe | HS | SC | Avg | Paper PPL | Paper WG | Paper WGe "
                   "| Paper HS | Paper SC | Paper Avg |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
