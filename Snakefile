@@ -23,7 +23,9 @@ rule all:
         f"results/{PROFILE}/bench/eval_throughput.json",
         f"results/{PROFILE}/tables/tasks.md",
         f"results/{PROFILE}/checks/hf_parity.json",
+        f"results/{PROFILE}/tables/table3.md",
         "results/energy/table2.md",
+        "results/energy/figure3.png",
 
 
 rule train:
@@ -85,3 +87,8 @@ rule table1:
 rule table2:
     input:
         "results/energy/table2.md",
+
+
+rule figure3:
+    input:
+        "results/energy/figure3.png",

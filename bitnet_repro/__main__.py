@@ -163,10 +163,14 @@ def cmd_export_hf(args: argparse.Namespace) -> None:
 
 def cmd_energy(args: argparse.Namespace) -> None:
     """Tables 1 and 2: the energy model of Sec. 2.3 (Eq. 10-12)."""
-    from .energy import write_tables
+    from .energy import figure3, write_tables
 
-    write_tables(Path(args.out_dir), args.paper_table2)
-    print((Path(args.out_dir) / "table2.md").read_text())
+    if args.figure3:
+        for r in figure3(Path(args.figure3)):
+            print(f"{r['size']:>5}: FP16 / BitNet energy, MUL {r['mul_ratio']:.1f}x, ADD {r['add_ratio']:.1f}x")
+    if args.out_dir:
+        write_tables(Path(args.out_dir), args.paper_table2)
+        print((Path(args.out_dir) / "table2.md").read_text())
 
 
 def cmd_presets(args: argparse.Namespace) -> None:
@@ -336,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
     p.add_argument("--out", required=True, help="output directory")
     p = add("energy", cmd_energy, "Tables 1 and 2: arithmetic energy of FP32/FP16 Transformers and BitNet (Eq. 10-12)")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out-dir", help="where Tables 1 and 2 go (CSV and Markdown)")
+    p.add_argument("--figure3", help="Figure 3's output path without extension (CSV, PNG, PDF, caption)")
     p.add_argument("--paper-table2", help="CSV of the paper's Table 2, for the columns labelled as the paper's")
     p = add("ptq", cmd_ptq, "post-training-quantize an FP16 model (baselines/) and evaluate it in memory")
     p.add_argument("--model", required=True, help="FP16 checkpoint directory or smollm2-135m")

@@ -137,3 +137,58 @@ def write_tables(out_dir, paper_table2=None) -> list[dict]:
         "additions and FP16 rescaling, attention in FP16). Columns marked (paper) are the paper's printed values.",
         "", *_fmt_table(md_rows, list(md_rows[0]))]) + "\n")  # fmt: skip
     return rows
+
+
+def figure3(out, tokens: int = 512, node: str = "7nm") -> list[dict]:
+    """Figure 3: matmul energy (MUL and ADD) of the FP16 Transformer and BitNet at `node` across the sizes of
+    Table 10 (b1-125M .. b1-30B; their d_model and layers, FFN 4d as in Table 2), for `tokens` input tokens.
+    Writes out.csv, out.png, out.pdf and a caption out.md."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .config import SIZES, preset_model
+    from .plots import _save
+    from .utils import atomic_write_text, write_csv
+
+    out = Path(out)
+    rows = []
+    for name, spec in SIZES.items():
+        if spec["source"] != "Table 10":
+            continue
+        shape = Shape(spec["d_model"], spec["n_layers"])
+        params = preset_model(name, "fp16").n_params_nonembedding
+        fp = model_energy(shape, tokens, "FP16", node)
+        bn = model_energy(shape, tokens, "INT8", node, bitnet=True)
+        rows.append({"size": name.removeprefix("b1-"), "d_model": shape.d_model, "n_layers": shape.n_layers,
+                     "params": params, "node": node, "tokens": tokens,
+                     "fp16_mul_j": fp["mul"], "fp16_add_j": fp["add"], "bitnet_mul_j": bn["mul"],
+                     "bitnet_add_j": bn["add"], "mul_ratio": fp["mul"] / bn["mul"],
+                     "add_ratio": fp["add"] / bn["add"],
+                     "total_ratio": (fp["mul"] + fp["add"]) / (bn["mul"] + bn["add"])})  # fmt: skip
+    write_csv(out.with_suffix(".csv"), rows, list(rows[0]))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    x = range(len(rows))
+    for ax, op in zip(axes, ("mul", "add")):
+        w = 0.38
+        ax.bar(
+            [i - w / 2 for i in x], [r[f"fp16_{op}_j"] for r in rows], w, label="Transformer (FP16)", color="#4c72b0"
+        )
+        ax.bar([i + w / 2 for i in x], [r[f"bitnet_{op}_j"] for r in rows], w, label="BitNet", color="#dd8452")
+        for i, r in zip(x, rows):
+            ax.annotate(f"{r[f'{op}_ratio']:.0f}x" if r[f"{op}_ratio"] >= 10 else f"{r[f'{op}_ratio']:.1f}x",
+                        (i + w / 2, r[f"bitnet_{op}_j"]), ha="center", va="bottom", fontsize=7)  # fmt: skip
+        ax.set(yscale="log", xticks=list(x), xticklabels=[r["size"] for r in rows], xlabel="model size",
+               ylabel="energy (J)", title=f"{op.upper()} energy at {node}, {tokens} input tokens")  # fmt: skip
+        ax.legend(fontsize=8)
+    _save(fig, out)
+    atomic_write_text(out.with_suffix(".md"), (
+        f"Figure 3. Energy of the matrix multiplications (Eq. 10-12, Table 1 at {node}) for {tokens} input "
+        f"tokens, FP16 Transformer vs BitNet, at the sizes of Table 10 ({', '.join(r['size'] for r in rows)}). "
+        "Accounting as Table 2 (bitnet_repro.energy): the six projections of every block with a 4d FFN, no "
+        "output head, plus Q K^T and A V; BitNet's projections are INT8 additions plus FP16 rescaling and its "
+        "attention stays in FP16. Labels: FP16 / BitNet ratio. Data: figure3.csv.\n"))  # fmt: skip
+    return rows

@@ -43,3 +43,20 @@ def test_table2_reproduces_the_paper():
             elif abs(ours - printed) > max(0.05 * printed, 0.005 + 1e-9):  # 5%, or the printed 2 decimals
                 misses.append((r["size"], k, round(ours, 4), printed))
     assert misses == [("6.7B", "add_j_7nm", 0.0341, 0.04)]
+
+
+def test_figure3_matches_table2_and_grows_with_size(tmp_path):
+    from bitnet_repro.energy import figure3, table2
+
+    rows = figure3(tmp_path / "figure3")
+    assert [r["size"] for r in rows] == ["125M", "350M", "760M", "1.3B", "2.7B", "6.7B", "13B", "30B"]
+    for ext in ("csv", "png", "pdf", "md"):
+        assert (tmp_path / f"figure3.{ext}").stat().st_size > 0
+    t2 = {(r["model"], r["size"], r["wbits"]): r for r in table2()}
+    for r in rows:
+        if ("BitNet", r["size"], 1) in t2:  # the sizes Table 2 shares: the same numbers
+            assert r["fp16_mul_j"] == t2[("Transformer", r["size"], 16)]["mul_j_7nm"]
+            assert r["bitnet_add_j"] == t2[("BitNet", r["size"], 1)]["add_j_7nm"]
+    for a, b in zip(rows, rows[1:]):  # more energy with size, and BitNet's advantage grows (Figure 3's point)
+        assert b["fp16_mul_j"] > a["fp16_mul_j"] and b["bitnet_mul_j"] > a["bitnet_mul_j"]
+        assert b["total_ratio"] > a["total_ratio"] > 1

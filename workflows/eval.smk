@@ -160,3 +160,18 @@ rule energy_tables:
         "../environment.yml"
     shell:
         "python -m bitnet_repro energy --out-dir results/energy --paper-table2 {params.paper} > {log} 2>&1"
+
+
+rule energy_figure3:
+    # Figure 3: matmul energy at 7nm across the sizes of Table 10, FP16 Transformer vs BitNet.
+    output:
+        "results/energy/figure3.csv",
+        "results/energy/figure3.png",
+        "results/energy/figure3.pdf",
+        "results/energy/figure3.md",
+    log:
+        "results/energy/logs/energy_figure3.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro energy --figure3 results/energy/figure3 > {log} 2>&1"
