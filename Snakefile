@@ -24,6 +24,7 @@ rule all:
         f"results/{PROFILE}/tables/tasks.md",
         f"results/{PROFILE}/checks/hf_parity.json",
         f"results/{PROFILE}/tables/table3.md",
+        f"results/{PROFILE}/tables/packed.md",
         "results/energy/table2.md",
         "results/energy/figure3.png",
 
@@ -77,6 +78,12 @@ rule table3_pretrained:
 rule figure7:
     input:
         f"results/{PROFILE}/figures/figure7.png",
+
+
+rule pack:
+    # Every BitNet model of the profile as a packed artefact, and their sizes against FP16.
+    input:
+        f"results/{PROFILE}/tables/packed.md",
 
 
 rule table1:

@@ -223,6 +223,20 @@ def cmd_plot_ptq(args: argparse.Namespace) -> None:
     figure7(Path(args.table), Path(args.out), args.profile)
 
 
+def cmd_pack(args: argparse.Namespace) -> None:
+    """Pack a BitNet checkpoint into a versioned inference artefact (packed weights, scales, config)."""
+    from .kernels.artefact import pack_checkpoint
+
+    m = pack_checkpoint(Path(args.model), Path(args.out))
+    print(f"{m['variant']} -> {args.out}: {m['bytes']['total']:,} bytes ({m['packing']})")
+
+
+def cmd_pack_table(args: argparse.Namespace) -> None:
+    from .kernels.artefact import size_table
+
+    size_table([Path(p).parent for p in args.manifests], Path(args.out_csv), Path(args.out_md), args.profile)
+
+
 def cmd_baselines(args: argparse.Namespace) -> None:
     from baselines import discover
 
@@ -372,6 +386,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("table", help="long CSV written by ptq-table")
     p.add_argument("--profile", required=True)
     p.add_argument("--out", required=True, help="output path without extension")
+    p = add("pack", cmd_pack, "pack a BitNet b1.58 / b1 checkpoint into an inference artefact (2 / 1 bit weights)")
+    p.add_argument("--model", required=True, help="checkpoint directory")
+    p.add_argument("--out", required=True, help="artefact directory")
+    p = add("pack-table", cmd_pack_table, "bytes of packed artefacts against FP16")
+    p.add_argument("manifests", nargs="+", help="manifest.json of each artefact")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
     add("baselines", cmd_baselines, "list the registered PTQ baselines and what they support")
     add("presets", cmd_presets, "list the model presets (paper tables and CPU sizes)")
 
@@ -382,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
     from .train import CheckpointError
 
     errors: tuple[type[Exception], ...] = (ConfigError, DataError, CheckpointError)
+    if args.command in ("pack", "pack-table"):
+        from .kernels.artefact import ArtefactError
+
+        errors += (ArtefactError,)
     if args.command in ("eval", "export-hf", "bench-eval", "tasks", "check-hf-parity", "ptq", "ptq-table"):
         from baselines import BaselineError
 

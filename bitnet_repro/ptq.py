@@ -47,8 +47,8 @@ class PTQError(RuntimeError):
 
 def absmax_quantize(x: torch.Tensor, bits: int, dim: int | None = -1) -> torch.Tensor:
     """Symmetric round-to-nearest onto {-q..q}·s, q = 2^(bits-1) - 1, s = absmax / q over `dim` (None: the
-    whole tensor). 1 bit: `sign(x - mean) * mean|x - mean|`... as BitNet b1 (sign of the centred tensor, scaled
-    by the mean absolute value). Returns the de-quantized tensor in x's dtype."""
+    whole tensor). 1 bit: BitNet b1's Eq. 1-2, Sign(x - mean x) * mean|x| with Sign(0) = -1. Returns the
+    de-quantized tensor in x's dtype."""
     if bits >= 16:
         return x
     xf = x.float()
@@ -57,7 +57,7 @@ def absmax_quantize(x: torch.Tensor, bits: int, dim: int | None = -1) -> torch.T
     if bits == 1:
         centred = xf - xf.mean(dim=red, keepdim=True)
         beta = xf.abs().mean(dim=red, keepdim=True)
-        return torch.where(centred >= 0, beta, -beta).to(x.dtype)
+        return torch.where(centred > 0, beta, -beta).to(x.dtype)  # Eq. 2: Sign(0) = -1, as BitNet b1
     q = 2 ** (bits - 1) - 1
     s = xf.abs().amax(dim=red, keepdim=True).clamp(min=1e-8) / q
     return ((xf / s).round().clamp(-q, q) * s).to(x.dtype)

@@ -129,7 +129,7 @@ def test_one_bit_is_bitnet_b1_binarization():
     q = absmax_quantize(w, 1, dim=1)
     beta = w.abs().mean(dim=1, keepdim=True)
     centred = w - w.mean(dim=1, keepdim=True)
-    assert torch.equal(q, torch.where(centred >= 0, beta, -beta))
+    assert torch.equal(q, torch.where(centred > 0, beta, -beta))
     assert all(torch.unique(row).numel() == 2 for row in q)
     tensor_wide = absmax_quantize(w, 1, dim=None)
     assert torch.unique(tensor_wide).numel() == 2

@@ -145,3 +145,33 @@ rule bench_train_step_cuda:
     shell:
         "python -m bitnet_repro bench --profile paper --size {wildcards.size} --device cuda --steps 5 --repeats 3 "
         "{params.compile} {params.variants} --out {output} > {log} 2>&1"
+
+
+rule pack_model:
+    # The pack step: a BitNet checkpoint -> packed inference artefact (bitnet_repro/kernels/artefact.py).
+    input:
+        "results/{profile}/runs/{run_id}/summary.json",
+    output:
+        "results/{profile}/packed/{run_id}/manifest.json",
+    log:
+        "results/{profile}/logs/pack-{run_id}.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro pack --model results/{wildcards.profile}/runs/{wildcards.run_id}/model "
+        "--out results/{wildcards.profile}/packed/{wildcards.run_id} > {log} 2>&1"
+
+
+rule pack_table:
+    input:
+        lambda wc: packed_manifests(wc.profile),
+    output:
+        csv="results/{profile}/tables/packed.csv",
+        md="results/{profile}/tables/packed.md",
+    log:
+        "results/{profile}/logs/pack_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro pack-table {input} --profile {wildcards.profile} --out-csv {output.csv} "
+        "--out-md {output.md} > {log} 2>&1"
