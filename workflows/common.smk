@@ -169,17 +169,17 @@ def ptq_pretrained_tables(profile):
 
 
 def ptq_model(profile, model):
-    """(model argument, calibration sequence length, the eval section and the suites its flags come from)."""
+    """(model argument, calibration sequences, their length, whether it is a pretrained model)."""
     p = ptq_section(profile)
     if model in p.get("pretrained", {}).get("models", []):
-        return model, p["pretrained"].get("calib_seq_len", 512), ("ptq", "pretrained")
-    return f"results/{profile}/runs/{model}/model", p.get("calib_seq_len", 256), ("eval", None)
+        pre = p["pretrained"]
+        return model, pre.get("calib_samples", p.get("calib_samples", 128)), pre.get("calib_seq_len", 512), True
+    return f"results/{profile}/runs/{model}/model", p.get("calib_samples", 128), p.get("calib_seq_len", 256), False
 
 
 def ptq_args(profile, model, suite):
     """Evaluation flags of a PTQ run: the profile's eval suite (trained models) or ptq.pretrained's."""
-    _, _, (section, sub) = ptq_model(profile, model)
-    if sub is None:
+    if not ptq_model(profile, model)[3]:
         return eval_args(profile, "eval", suite)
     batching = {"batch_tokens": PROFILES[profile].get("eval", {}).get("batch_tokens")}
     return suite_args({**batching, **ptq_section(profile)["pretrained"]}, suite)

@@ -15,8 +15,8 @@ rule ptq_eval:
         "results/{profile}/ptq/{model}/{method}/{label}/{suite}.json",
     params:
         model=lambda wc: ptq_model(wc.profile, wc.model)[0],
-        seq_len=lambda wc: ptq_model(wc.profile, wc.model)[1],
-        samples=lambda wc: ptq_section(wc.profile).get("calib_samples", 128),
+        samples=lambda wc: ptq_model(wc.profile, wc.model)[1],
+        seq_len=lambda wc: ptq_model(wc.profile, wc.model)[2],
         data=lambda wc: data_dir(wc.profile),
         args=lambda wc: ptq_args(wc.profile, wc.model, wc.suite),
         device=lambda wc: ptq_device(wc.profile, wc.model),
