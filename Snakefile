@@ -25,6 +25,7 @@ rule all:
         f"results/{PROFILE}/checks/hf_parity.json",
         f"results/{PROFILE}/tables/table3.md",
         f"results/{PROFILE}/tables/packed.md",
+        f"results/{PROFILE}/tables/table6.md",
         "results/energy/table2.md",
         "results/energy/figure3.png",
 
@@ -84,6 +85,12 @@ rule pack:
     # Every BitNet model of the profile as a packed artefact, and their sizes against FP16.
     input:
         f"results/{PROFILE}/tables/packed.md",
+
+
+rule table6:
+    # Table 6: every b1.58 model zero-shot with an FP and a 4-bit KV cache.
+    input:
+        f"results/{PROFILE}/tables/table6.md",
 
 
 rule table1:

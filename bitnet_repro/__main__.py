@@ -105,7 +105,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
                        batch_tokens=args.batch_tokens, max_length=args.max_length,
                        data_dir=args.data_dir, tokenizer=args.tokenizer, seed=args.seed, ppl_window=args.ppl_window,
                        ppl_max_tokens=args.ppl_max_tokens, include_path=args.include_path, out=Path(args.out),
-                       profile=args.profile)  # fmt: skip
+                       kv_bits=args.kv_bits, profile=args.profile)  # fmt: skip
     for row in summary_rows(results):
         err = f" ± {row['stderr']:.4f}" if row["stderr"] is not None else ""
         print(f"{row['task']:40} {row['metric']:16} {row['value']:.4f}{err}  (n={row['n']})")
@@ -121,6 +121,13 @@ def cmd_eval_report(args: argparse.Namespace) -> None:
     else:
         eval_report(files, Path(args.out_csv), Path(args.out_md), Path(args.out_long) if args.out_long else None,
                     args.profile)  # fmt: skip
+
+
+def cmd_table6(args: argparse.Namespace) -> None:
+    from .report import table6_report
+
+    table6_report([Path(p) for p in args.results], Path(args.out_csv), Path(args.out_md), args.profile,
+                  Path(args.paper) if args.paper else None)  # fmt: skip
 
 
 def cmd_bench_eval(args: argparse.Namespace) -> None:
@@ -316,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-length", type=int, help="context length to score with (default: the model's own)")
     p.add_argument("--ppl-window", type=int, help="token_ppl window (default: min(context length, 2048))")
     p.add_argument("--ppl-max-tokens", type=int, help="token_ppl: score at most this many tokens per text")
+    p.add_argument("--kv-bits", type=int, choices=[2, 3, 4, 8], help="quantize K and V per head (Table 6: 4)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--profile", default="custom", help="profile name recorded in the results")
     p.add_argument("--out", required=True, help="results JSON (lm-eval's full results, plus ours)")
@@ -326,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
     p.add_argument("--out-long", help="long CSV of every (model, suite, task, metric)")
+    p = add("table6", cmd_table6, "Table 6: b1.58 zero-shot with and without a 4-bit KV cache")
+    p.add_argument("results", nargs="+", help="results JSON of `eval` with and without --kv-bits")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--paper", help="the paper's Table 6 CSV, for the rows labelled as the paper's")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
     p = add("bench-eval", cmd_bench_eval, "scoring throughput of several models on the same items")
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--tasks", nargs="+", required=True)

@@ -351,3 +351,22 @@ class BitLinear(nn.Linear):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, weight_bits={self.weight_bits}, groups={self.groups}"
+
+
+# ------------------------------------------------------------------------------------------------------
+# KV cache (Sec. 4.2)
+# ------------------------------------------------------------------------------------------------------
+
+
+def kv_quant_int(t: torch.Tensor, bits: int = 4, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sec. 4.2: "We quantize each head using symmetric absmax". t (..., head_dim) -> int8 codes in
+    [-(2^(b-1) - 1), 2^(b-1) - 1] and one scale per head and token (so a token's cached values never change
+    when later tokens arrive, and a cached decode equals a full forward with the same quantization)."""
+    q = 2 ** (bits - 1) - 1
+    scale = t.abs().amax(dim=-1, keepdim=True).clamp(min=eps) / q
+    return (t / scale).round().clamp(-q, q).to(torch.int8), scale
+
+
+def kv_fake_quant(t: torch.Tensor, bits: int) -> torch.Tensor:
+    codes, scale = kv_quant_int(t, bits)
+    return codes.to(t.dtype) * scale

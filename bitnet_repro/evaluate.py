@@ -169,7 +169,7 @@ def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: in
              batch_size: int = 32, batch_tokens: int | None = None, data_dir: str | Path | None = None,
              tokenizer: str | None = None, max_length: int | None = None, seed: int = 1234,
              ppl_window: int | None = None, ppl_max_tokens: int | None = None,
-             include_path: list[str] | None = None, out: Path | None = None,
+             include_path: list[str] | None = None, out: Path | None = None, kv_bits: int | None = None,
              **meta: Any) -> dict[str, Any]:  # fmt: skip
     """Evaluate `model` (a checkpoint directory, a pretrained name, or a SuiteLM) and return lm-eval's results
     dict, with token perplexity and throughput under "bitnet_repro". Writes it to `out` as JSON if given."""
@@ -183,6 +183,12 @@ def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: in
     lm = model if isinstance(model, SuiteLM) else SuiteLM(pretrained=str(model), batch_size=batch_size,
                                                           batch_tokens=batch_tokens, tokenizer=tokenizer,
                                                           max_length=max_length)  # fmt: skip
+    if kv_bits:  # Table 6: K and V quantized per head and token, as a 4-bit KV cache would hold them
+        if lm.engine.kind != "bitnet_repro":
+            raise EvalError("--kv-bits applies to checkpoints of this suite")
+        from .infer import set_kv_bits
+
+        set_kv_bits(lm.engine.model, kv_bits)
     torch.manual_seed(seed)
     results: dict[str, Any] = {}
     t0 = time.perf_counter()
@@ -198,6 +204,7 @@ def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: in
     extra: dict[str, Any] = {
         "model": getattr(lm.engine, "name", str(model)), "model_type": lm.engine.kind,
         "tasks_requested": list(tasks), "num_fewshot": num_fewshot, "limit": limit, "seed": seed,
+        "kv_bits": kv_bits,
         "batch_size": lm.batch_size, "batch_tokens": lm.batch_tokens, "max_length": lm.max_length,
         "device": str(lm.device),
         "throughput": {"examples": n_examples, "seconds": round(t_tasks, 2),

@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bitlinear import AbsmaxQuant, BitLinear, ElasticQuant, RMSNorm
+from .bitlinear import AbsmaxQuant, BitLinear, ElasticQuant, RMSNorm, kv_fake_quant
 from .config import ModelConfig
 
 
@@ -82,15 +82,27 @@ class Attention(nn.Module):
             self.q_norm, self.k_norm, self.v_norm = (RMSNorm(cfg.head_dim, cfg.norm_eps) for _ in range(3))
             self.o_norm = RMSNorm(d, cfg.norm_eps)
         self.o_quant = make_act_quant(cfg, d)
+        self.kv_bits: int | None = None  # inference only (set_kv_bits): K and V quantized per head (Sec. 4.2)
 
-    def forward(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, kv=None) -> torch.Tensor:
+        """h (B, T, C). With `kv` (an infer.LayerCache), K and V are appended to it and the queries attend to
+        everything cached: a prefill (empty cache, causal) or single-token decode steps."""
         B, T, C = h.shape
         q, k, v = (p(h).view(B, T, self.n_heads, self.head_dim) for p in (self.q_proj, self.k_proj, self.v_proj))
         if self.arch == "bmt":
             q, k, v = self.q_norm(q), self.k_norm(k), self.v_norm(v)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, T, hd)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if kv is not None:
+            causal = kv.length == 0
+            if not causal and T != 1:
+                raise ValueError("a KV-cached forward is a prefill (empty cache) or one token at a time")
+            k, v = kv.append(k, v, self.kv_bits)
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        else:
+            if self.kv_bits:
+                k, v = kv_fake_quant(k, self.kv_bits), kv_fake_quant(v, self.kv_bits)
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         a = a.transpose(1, 2).reshape(B, T, C)
         if self.arch == "subln":
             a = self.attn_sub_norm(a)
@@ -132,8 +144,8 @@ class Block(nn.Module):
         self.mlp_quant = make_act_quant(cfg, d)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.self_attn(self.attn_quant(self.input_layernorm(x)), cos, sin)
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, kv=None) -> torch.Tensor:
+        x = x + self.self_attn(self.attn_quant(self.input_layernorm(x)), cos, sin, kv)
         return x + self.mlp(self.mlp_quant(self.post_attention_layernorm(x)))
 
 
@@ -155,16 +167,18 @@ class Transformer(nn.Module):
             nn.init.normal_(m.weight, mean=0.0, std=self.cfg.init_std)
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache=None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """idx (B, T) token ids -> logits (B, T, vocab) and, given targets, the mean cross-entropy."""
+        """idx (B, T) token ids -> logits (B, T, vocab) and, given targets, the mean cross-entropy. With `cache`
+        (an infer.KVCache) the tokens continue the cached ones (KV-cached decoding)."""
         B, T = idx.shape
-        if T > self.cfg.max_seq_len:
-            raise ValueError(f"sequence of {T} tokens is longer than model.max_seq_len={self.cfg.max_seq_len}")
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        start = cache.length if cache is not None else 0
+        if start + T > self.cfg.max_seq_len:
+            raise ValueError(f"sequence of {start + T} tokens is longer than model.max_seq_len={self.cfg.max_seq_len}")
+        cos, sin = self.rope_cos[start : start + T], self.rope_sin[start : start + T]
         x = self.embed_tokens(idx)  # (B, T, C)
-        for block in self.layers:
-            x = block(x, cos, sin)
+        for i, block in enumerate(self.layers):
+            x = block(x, cos, sin, cache.layers[i] if cache is not None else None)
         logits = self.lm_head(self.norm(x))
         loss = None
         if targets is not None:

@@ -201,3 +201,28 @@ def packed_manifests(profile):
     """Every BitNet (b1.58, b1) run of the profile, packed."""
     return [f"results/{profile}/packed/{rid}/manifest.json" for rid, r in RUNS[profile].items()
             if r.variant in ("bitnet_b158", "bitnet_b1") and r.model.quant_groups == 1]
+
+
+# Table 6 (workflows/eval.smk): b1.58 models with and without a quantized KV cache.
+PAPER_TABLE6 = str(Path(workflow.basedir).parent / "shared" / "paper" / "table6_kv4bit.csv")
+
+
+def table6_section(profile):
+    return PROFILES[profile].get("table6", {})
+
+
+def table6_files(profile):
+    t = table6_section(profile)
+    runs = [rid for rid, r in RUNS[profile].items() if r.variant == "bitnet_b158"]
+    return [f"results/{profile}/table6/{rid}/kv{b}.json" for rid in runs for b in (16, t.get("kv_bits", 4))]
+
+
+def table6_args(profile, bits):
+    t = table6_section(profile)
+    flags = [f"--tasks {' '.join(t.get('tasks', ['table5']))}", "--num-fewshot 0",
+             f"--batch-tokens {PROFILES[profile].get('eval', {}).get('batch_tokens', 8192)}"]
+    if t.get("limit"):
+        flags.append(f"--limit {t['limit']}")
+    if int(bits) != 16:
+        flags.append(f"--kv-bits {bits}")
+    return " ".join(flags)

@@ -175,3 +175,41 @@ rule energy_figure3:
         "../environment.yml"
     shell:
         "python -m bitnet_repro energy --figure3 results/energy/figure3 > {log} 2>&1"
+
+
+rule eval_kv:
+    # Table 6: a b1.58 model on the Table 5 tasks with an FP KV cache (kv16) and a quantized one (kv4).
+    input:
+        "results/{profile}/runs/{run_id}/summary.json",
+    output:
+        "results/{profile}/table6/{run_id}/kv{bits}.json",
+    params:
+        model=lambda wc: f"results/{wc.profile}/runs/{wc.run_id}/model",
+        args=lambda wc: table6_args(wc.profile, wc.bits),
+    log:
+        "results/{profile}/logs/eval_kv-{run_id}-{bits}.log",
+    benchmark:
+        "results/{profile}/benchmarks/eval_kv-{run_id}-{bits}.tsv"
+    threads: 1
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro eval --model {params.model} {params.args} --threads {threads} "
+        "--profile {wildcards.profile} --out {output} > {log} 2>&1"
+
+
+rule table6_report:
+    input:
+        lambda wc: table6_files(wc.profile),
+    output:
+        csv="results/{profile}/tables/table6.csv",
+        md="results/{profile}/tables/table6.md",
+    params:
+        paper=PAPER_TABLE6,
+    log:
+        "results/{profile}/logs/table6.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro table6 {input} --profile {wildcards.profile} --paper {params.paper} "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
