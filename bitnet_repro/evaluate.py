@@ -142,7 +142,8 @@ def ppl_texts(lm, data_dir: str | Path | None) -> dict[str, str]:
 
     root = data_root(str(data_dir) if data_dir else None)
     run_cfg = getattr(lm.engine, "run_config", None)
-    n_val = run_cfg.data.c4_val_docs if run_cfg is not None else DataConfig().c4_val_docs
+    data_cfg = getattr(lm.engine, "data_config", None) or (run_cfg.data if run_cfg is not None else DataConfig())
+    n_val = data_cfg.c4_val_docs
     return {"wikitext2": wikitext2_test(root), "c4": "\n\n".join(split_c4(c4_documents(root), n_val)[1])}
 
 

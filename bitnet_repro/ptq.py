@@ -197,6 +197,7 @@ class FP16Model:
     tokenizer: Any
     name: str
     info: dict[str, Any]
+    data_config: Any = None  # a suite model's training data config: its held-out C4 documents for token PPL
 
 
 def load_fp16(spec: str) -> FP16Model:
@@ -236,7 +237,7 @@ def load_fp16(spec: str) -> FP16Model:
     info = {"model": cfg.run_id, "run_id": cfg.run_id, "size": cfg.size, "variant": cfg.variant,
             "profile": cfg.profile, "tokens_trained": cfg.train.total_tokens,
             "params_nonembedding": model.count_params()}  # fmt: skip
-    return FP16Model(hf, tok, cfg.run_id, info)
+    return FP16Model(hf, tok, cfg.run_id, info, cfg.data)
 
 
 def calibration(fp16: FP16Model, data_dir: Path, n: int, seq_len: int, seed: int = 0) -> Calibration:
@@ -343,8 +344,9 @@ def run_ptq(model: str, method: str, data_dir: Path, tasks: list[str], num_fewsh
            "weight_levels": weight_levels(qmodel, s), "model_info": fp16.info}  # fmt: skip
     log.info("%s on %s: quantized in %.1fs, %s", s.spec, fp16.name, t_quant, status)
     if status == "ok":
-        lm = SuiteLM(engine=HFEngine(qmodel.to(device), fp16.tokenizer, f"{fp16.name}+{s.spec}", max_length),
-                     batch_size=batch_size, batch_tokens=batch_tokens)  # fmt: skip
+        engine = HFEngine(qmodel.to(device), fp16.tokenizer, f"{fp16.name}+{s.spec}", max_length)
+        engine.data_config = fp16.data_config  # the same held-out C4 documents as the FP16 run's evaluation
+        lm = SuiteLM(engine=engine, batch_size=batch_size, batch_tokens=batch_tokens)
         results = run_eval(lm, tasks, num_fewshot=num_fewshot, limit=limit, ppl_max_tokens=ppl_max_tokens, **meta)
     else:
         results = {"bitnet_repro": {"model": f"{fp16.name}+{s.spec}", "num_fewshot": num_fewshot, "limit": limit,

@@ -411,3 +411,21 @@ def test_figure7_draws_every_method_and_size(tmp_path):
     for ext in ("png", "pdf", "md"):
         assert (tmp_path / f"figure7.{ext}").stat().st_size > 0
     assert "s (100,000), m (400,000), l (1,600,000)" in (tmp_path / "figure7.md").read_text()
+
+
+def test_ptq_perplexity_uses_the_runs_held_out_c4(checkpoint, tmp_path):
+    """Token perplexity of a PTQ model is computed on the same held-out C4 documents as its FP16 run's."""
+    import shutil
+
+    from bitnet_repro.evaluate import run_eval
+
+    ckpt = tmp_path / "model"
+    shutil.copytree(checkpoint, ckpt)
+    cfg = json.loads((ckpt / "config.json").read_text())
+    cfg["data"]["c4_val_docs"] = 20
+    (ckpt / "config.json").write_text(json.dumps(cfg))
+    fp = run_eval(str(ckpt), ["token_ppl"], ppl_max_tokens=100_000)["bitnet_repro"]["token_ppl"]
+    q = run_ptq(str(ckpt), "absmax:W8A8", checkpoint.parent / "data", ["token_ppl"], calib_samples=2,
+                calib_seq_len=32, ppl_max_tokens=100_000)["bitnet_repro"]["token_ppl"]  # fmt: skip
+    assert q["c4"]["tokens"] == fp["c4"]["tokens"] < 100_000
+    assert q["c4"]["ppl"] == pytest.approx(fp["c4"]["ppl"], rel=0.02)
