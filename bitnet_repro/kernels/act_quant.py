@@ -30,7 +30,7 @@ def reference(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> tuple
 if triton is not None:
 
     @triton.jit
-    def _norm_quant_kernel(x_ptr, w_ptr, q_ptr, s_ptr, K, eps, BLOCK_K: tl.constexpr):
+    def _norm_quant_kernel(x_ptr, w_ptr, q_ptr, s_ptr, K, eps, MAGIC: tl.constexpr, BLOCK_K: tl.constexpr):
         row = tl.program_id(0)
         cols = tl.arange(0, BLOCK_K)
         mask = cols < K
@@ -39,7 +39,7 @@ if triton is not None:
         rms = 1.0 / tl.sqrt(tl.sum(x * x, axis=0) / K + eps)
         y = x * rms * w
         scale = 127.0 / tl.maximum(tl.max(tl.abs(y), axis=0), 1e-5)
-        q = (y * scale + 12582912.0) - 12582912.0  # ROUND_MAGIC: round half to even
+        q = (y * scale + MAGIC) - MAGIC  # round half to even (ROUND_MAGIC)
         q = tl.minimum(tl.maximum(q, -128.0), 127.0)
         tl.store(q_ptr + row * K + cols, q.to(tl.int8), mask=mask)
         tl.store(s_ptr + row, scale)
@@ -48,10 +48,9 @@ if triton is not None:
 def norm_quant(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
     """Triton version of `reference`."""
     require()
-    assert ROUND_MAGIC == 12582912.0
     M, K = x.shape
     q = torch.empty(M, K, dtype=torch.int8, device=x.device)
     s = torch.empty(M, 1, dtype=torch.float32, device=x.device)
     device_for(x, weight, q, s)
-    _norm_quant_kernel[(M,)](x, weight, q, s, K, eps, BLOCK_K=triton.next_power_of_2(K))
+    _norm_quant_kernel[(M,)](x, weight, q, s, K, eps, MAGIC=ROUND_MAGIC, BLOCK_K=triton.next_power_of_2(K))
     return q, s
