@@ -167,15 +167,6 @@ def oneshot(model, calib: Calibration, recipe: list) -> None:
                max_seq_length=ids.shape[1], pipeline="sequential" if calib.sequential else "basic")  # fmt: skip
 
 
-def library_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"{name} {version(name)}"
-    except PackageNotFoundError:
-        return f"{name} (not installed)"
-
-
 # ------------------------------------------------------------------------------------------------------
 # Models and calibration data
 # ------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .report import TABLE3_TASKS, _pm
+from .report import TABLE3_TASKS, _pm, device_label
 from .utils import atomic_write_text, write_csv
 
 CHANCE = {"WG": 0.5, "WGe": 0.5, "SC": 0.5, "HS": 0.25}
@@ -43,7 +43,7 @@ def _row(path: Path) -> dict[str, Any]:
                 "params": info.get("params_nonembedding") or info.get("params"),
                 "params_nonembedding": info.get("params_nonembedding"), "source": info.get("source"),
                 "tokens_trained": info.get("tokens_trained"), "shots": ours["num_fewshot"], "limit": ours["limit"],
-                "device": _device(ours)})  # fmt: skip
+                "device": device_label(ours)})  # fmt: skip
     m = {(r["task"], r["metric"]): r for r in summary_rows(res)}
     if ("token_ppl", "avg_ppl") in m:
         row["ppl"] = m[("token_ppl", "avg_ppl")]["value"]
@@ -58,12 +58,6 @@ def _row(path: Path) -> dict[str, Any]:
     if len(accs) == len(TABLE3_TASKS):
         row["avg"] = sum(accs) / len(accs)
     return row
-
-
-def _device(ours: dict[str, Any]) -> str:
-    threads = ours.get("throughput", {}).get("threads")
-    where = f"{ours.get('device', 'cpu')}" + (f" ({threads} threads)" if threads else "")
-    return f"{where}, {ours.get('meta', {}).get('processor', '?')}"
 
 
 def _paper(paper_csv: Path | None) -> dict[tuple[str, str], dict[str, str]]:

@@ -73,6 +73,13 @@ def _load_eval(path: Path) -> tuple[dict, list[dict]]:
     return res, summary_rows(res)
 
 
+def device_label(ours: dict) -> str:
+    """Where a results JSON was measured, e.g. "cpu (2 threads, x86_64)" (threads absent for unscored models)."""
+    threads = ours.get("throughput", {}).get("threads")
+    parts = [f"{threads} threads" if threads else "", ours.get("meta", {}).get("processor", "")]
+    return f"{ours.get('device', 'cpu')} ({', '.join(p for p in parts if p)})"
+
+
 def _pm(value: float | None, stderr: float | None, scale: float = 100.0) -> str:
     if value is None:
         return "-"
@@ -91,7 +98,7 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
         if summary.is_file():  # the training table's parameter count (norm gains included), for one number per model
             run["params_nonembedding"] = json.loads(summary.read_text())["params_nonembedding"]
         key = run.get("run_id", ours["model"])
-        device = f"{ours.get('device', 'cpu')} ({ours['throughput']['threads']} threads, {ours['meta']['processor']})"
+        device = device_label(ours)
         entry = by_run.setdefault(key, {"run": run, "suites": {}, "device": device})
         entry["suites"][suite] = ({(r["task"], r["metric"]): r for r in rows}, ours)
         for r in rows:
