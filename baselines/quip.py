@@ -6,9 +6,10 @@ Linear, online where they cannot be fused), followed by its GPTQ. Differences fr
 in Table 3's caption: randomized Hadamard matrices (QuIP#'s incoherence processing) instead of Kronecker
 products of random orthogonal matrices, and no QuIP diagonal rescaling. Not llm-compressor's
 transform_type="random-matrix": that is a uniform random matrix (torch.rand), invertible but not orthogonal
-and ill-conditioned, which ruins rounding (cpu-l, W2A16, 16K WikiText-2 tokens: PPL 5331 with it, 307 with
-randomized Hadamard, 308 for GPTQ alone). The rotations live in the in-memory model: a compressed save and
-reload drops them, so models are evaluated without saving."""
+and ill-conditioned, which ruins rounding (a one-off check on cpu-l, W2A16, the first 16K WikiText-2 tokens: PPL
+5331 with it, 307 with randomized Hadamard, 308 for GPTQ alone; `--param transform=random-matrix` repeats it).
+The rotations live in the in-memory model: a compressed save and reload drops them, so models are evaluated
+without saving."""
 
 from baselines import Baseline, register
 from baselines.gptq import gptq_modifier
