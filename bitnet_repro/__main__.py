@@ -168,6 +168,16 @@ def cmd_export_hf(args: argparse.Namespace) -> None:
     print(export_hf_llama(args.model, args.out, args.tokenizer))
 
 
+def cmd_export_gguf(args: argparse.Namespace) -> None:
+    """Write a checkpoint as a GGUF file for llama.cpp, and check llama.cpp's logits against ours."""
+    from .gguf_export import export_checkpoint
+
+    r = export_checkpoint(args.model, args.out, args.type, args.tokenizer, check=not args.no_check)
+    print(f"{args.out}: {r['bytes']:,} bytes ({args.type})")
+    if "agreement" in r:
+        print("llama.cpp vs ours: " + ", ".join(f"{k} {v:.3g}" for k, v in r["agreement"].items()))
+
+
 def cmd_energy(args: argparse.Namespace) -> None:
     """Tables 1 and 2: the energy model of Sec. 2.3 (Eq. 10-12)."""
     from .energy import figure3, write_tables
@@ -367,6 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", required=True, help="checkpoint directory (FP16, arch llama)")
     p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
     p.add_argument("--out", required=True, help="output directory")
+    p = add("export-gguf", cmd_export_gguf, "write an FP16 or BitNet b1.58 checkpoint as GGUF for llama.cpp")
+    p.add_argument("--model", required=True, help="checkpoint directory")
+    p.add_argument("--out", required=True, help="output .gguf file")
+    p.add_argument("--type", default="f16", choices=["f32", "f16", "tq2_0", "tq1_0"],
+                   help="weight type: f32/f16 (FP16 models; f32 also BitNet codes), tq2_0/tq1_0 (BitNet b1.58)")
+    p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
+    p.add_argument("--no-check", action="store_true", help="skip the logit check through llama-cpp-python")
     p = add("energy", cmd_energy, "Tables 1 and 2: arithmetic energy of FP32/FP16 Transformers and BitNet (Eq. 10-12)")
     p.add_argument("--out-dir", help="where Tables 1 and 2 go (CSV and Markdown)")
     p.add_argument("--figure3", help="Figure 3's output path without extension (CSV, PNG, PDF, caption)")
@@ -422,6 +439,11 @@ def main(argv: list[str] | None = None) -> int:
         from .kernels.artefact import ArtefactError
 
         errors += (ArtefactError,)
+    if args.command == "export-gguf":
+        from .gguf_export import GGUFExportError
+        from .lm import ModelLoadError
+
+        errors += (GGUFExportError, ModelLoadError)
     if args.command in ("eval", "export-hf", "bench-eval", "tasks", "check-hf-parity", "ptq", "ptq-table"):
         from baselines import BaselineError
 
