@@ -24,9 +24,12 @@ class LayerCache:
     values: list[torch.Tensor] = field(default_factory=list)
     scales: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # with kv_bits
     length: int = 0
+    capacity: int | None = None  # float caches: preallocate this many positions and write in place
 
     def append(self, k: torch.Tensor, v: torch.Tensor, bits: int | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Store this step's K, V and return every cached K, V (de-quantized) for attention."""
+        if self.capacity and not bits:
+            return self._append_in_place(k, v)
         if bits:
             (kc, ks), (vc, vs) = kv_quant_int(k, bits), kv_quant_int(v, bits)
             self.keys.append(kc)
@@ -42,6 +45,29 @@ class LayerCache:
             return K, V
         return torch.cat(self.keys, dim=2), torch.cat(self.values, dim=2)
 
+    def _append_in_place(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B, H, t, hd = k.shape
+        if not self.keys:
+            self.keys = [k.new_empty(B, H, self.capacity, hd)]
+            self.values = [v.new_empty(B, H, self.capacity, hd)]
+        end = self.length + t
+        if end > self.capacity:
+            raise ValueError(f"KV cache holds {self.capacity} positions; {end} were asked for")
+        self.keys[0][:, :, self.length : end] = k
+        self.values[0][:, :, self.length : end] = v
+        self.length = end
+        return self.keys[0][:, :, :end], self.values[0][:, :, :end]
+
+    def fill(self, batch: int, heads: int, head_dim: int, length: int, dtype: torch.dtype) -> None:
+        """Pretend `length` positions are cached (random K and V): a context of that length for measuring
+        decoding cost without running the prefill. Needs a preallocated cache."""
+        if not self.capacity or length > self.capacity:
+            raise ValueError("fill needs a preallocated cache (capacity) at least as long as the context")
+        g = torch.Generator().manual_seed(0)
+        self.keys = [torch.randn(batch, heads, self.capacity, head_dim, generator=g).to(dtype)]
+        self.values = [torch.randn(batch, heads, self.capacity, head_dim, generator=g).to(dtype)]
+        self.length = length
+
 
 @dataclass
 class KVCache:
@@ -49,8 +75,10 @@ class KVCache:
     bits: int | None = None
 
     @classmethod
-    def empty(cls, model, bits: int | None = None) -> KVCache:
-        return cls([LayerCache() for _ in model.layers], bits)
+    def empty(cls, model, bits: int | None = None, capacity: int | None = None) -> KVCache:
+        """`capacity`: preallocate that many positions per layer (float caches), so a decoding step writes in
+        place instead of concatenating the whole cache again."""
+        return cls([LayerCache(capacity=capacity) for _ in model.layers], bits)
 
     @property
     def length(self) -> int:
@@ -62,6 +90,8 @@ class KVCache:
         total = 0
         for layer in self.layers:
             for t in layer.keys + layer.values:
+                if layer.capacity and not self.bits:
+                    t = t[:, :, : layer.length]
                 n = t.numel()
                 total += (
                     math.ceil(n * self.bits / 8) + (n // t.shape[-1]) * scale_bytes if self.bits else n * value_bytes
@@ -77,12 +107,14 @@ def set_kv_bits(model, bits: int | None) -> None:
 
 @torch.no_grad()
 def generate(model, idx: torch.Tensor, max_new_tokens: int, kv_bits: int | None = None,
-             timings: dict | None = None) -> torch.Tensor:  # fmt: skip
+             timings: dict | None = None, preallocate: bool = False) -> torch.Tensor:  # fmt: skip
     """Greedy decoding with a KV cache: idx (B, T) -> (B, T + max_new_tokens). With `timings` (a dict), the
-    prefill time and each decode step's time (seconds) are recorded in it."""
+    prefill time and each decode step's time (seconds) are recorded in it. `preallocate`: a float cache sized
+    for the whole generation, written in place (what latency measurements use)."""
     model.eval()
     set_kv_bits(model, kv_bits)
-    cache = KVCache.empty(model, kv_bits)
+    capacity = idx.shape[1] + max_new_tokens if preallocate and not kv_bits else None
+    cache = KVCache.empty(model, kv_bits, capacity)
     try:
         t0 = time.perf_counter()
         logits, _ = model(idx, cache=cache)

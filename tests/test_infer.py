@@ -93,3 +93,19 @@ def test_table6_scores_with_a_4bit_cache(checkpoint, tmp_path):
     rows = table6_report([tmp_path / "kv16.json", tmp_path / "kv4.json"], tmp_path / "t6.csv", tmp_path / "t6.md", "t")
     assert [r["kv_bits"] for r in rows] == [16, 4]
     assert "| 4-bit |" in (tmp_path / "t6.md").read_text()
+
+
+@pytest.mark.parametrize("linear,arch", [("fp16", "llama"), ("bitnet_b158", "subln")])
+def test_preallocated_cache_gives_the_same_tokens_and_logits(linear, arch):
+    model = _model(linear, arch)
+    idx = torch.randint(0, 300, (2, 10))
+    assert torch.equal(generate(model, idx, 9), generate(model, idx, 9, preallocate=True))
+    caches = [KVCache.empty(model), KVCache.empty(model, capacity=16)]
+    with torch.no_grad():
+        outs = [[model(idx, cache=c)[0]] + [model(idx[:, t : t + 1], cache=c)[0] for t in range(5)] for c in caches]
+    for a, b in zip(*outs):
+        assert torch.equal(a, b)
+    assert caches[0].nbytes() == caches[1].nbytes() and caches[1].length == 15
+    with pytest.raises(ValueError, match="holds 1 positions; 2 were asked for"):
+        with torch.no_grad():
+            model(idx[:, :1].repeat(1, 2), cache=KVCache.empty(model, capacity=1))
