@@ -1,5 +1,6 @@
 # bitnet-repro: one DAG for every scale. Pick a profile with `--config profile=<smoke|cpu|paper>`
-# (default: cpu). Targets: smoke, train, bench, eval, pretrained, table1, table2, table3, figure7, all. See README.
+# (default: cpu). Targets: smoke, train, bench, eval, pretrained, table1..table4, table6, table7, figure3,
+# figure7, figure8, pack, all. See README.
 from snakemake.utils import min_version
 
 min_version("8.0")
@@ -9,6 +10,7 @@ include: "workflows/common.smk"
 include: "workflows/train.smk"
 include: "workflows/eval.smk"
 include: "workflows/ptq.smk"
+include: "workflows/cost.smk"
 
 
 rule all:
@@ -28,6 +30,9 @@ rule all:
         f"results/{PROFILE}/tables/table6.md",
         "results/energy/table2.md",
         "results/energy/figure3.png",
+        f"results/{PROFILE}/tables/table4_cost.md",
+        f"results/{PROFILE}/figures/figure8.png",
+        f"results/{PROFILE}/tables/table7.md",
 
 
 rule train:
@@ -91,6 +96,22 @@ rule table6:
     # Table 6: every b1.58 model zero-shot with an FP and a 4-bit KV cache.
     input:
         f"results/{PROFILE}/tables/table6.md",
+
+
+rule table4:
+    # Table 4's cost columns (memory, latency; FP16 vs b1.58 at the paper's shapes on this machine) + Figure 8.
+    input:
+        f"results/{PROFILE}/tables/table4_cost.md",
+
+
+rule figure8:
+    input:
+        f"results/{PROFILE}/figures/figure8.png",
+
+
+rule table7:
+    input:
+        f"results/{PROFILE}/tables/table7.md",
 
 
 rule table1:

@@ -178,6 +178,64 @@ def cmd_export_gguf(args: argparse.Namespace) -> None:
         print("llama.cpp vs ours: " + ", ".join(f"{k} {v:.3g}" for k, v in r["agreement"].items()))
 
 
+def cmd_cost_prepare(args: argparse.Namespace) -> None:
+    """Write one size's FP16 and b1.58 models (random weights) for the cost measurements."""
+    from .cost import prepare
+
+    m = prepare(args.size, args.out, seed=args.seed)
+    print(f"{args.out}: " + ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in m["files"].items()))
+
+
+def cmd_cost_measure(args: argparse.Namespace) -> None:
+    """Time per output token and memory of one engine and variant (Table 4's cost columns)."""
+    from .cost import measure
+    from .utils import atomic_write_text
+
+    r = measure(args.prep, args.engine, args.variant, args.prompt, args.new_tokens, args.threads)
+    atomic_write_text(Path(args.out), json.dumps(r, indent=2) + "\n")
+    print(f"{r['size']} {args.engine} {args.variant}: {r['ms_per_token']:.1f} ms/token, "
+          f"{r['resident_bytes'] / 1e9:.2f} GB, logit correlation {r['agreement']['correlation']:.4f}")  # fmt: skip
+
+
+def cmd_cost_throughput(args: argparse.Namespace) -> None:
+    """Table 7: FP16 at a batch (defines the budget), or b1.58's largest batch in FP16's budget."""
+    from .cost import throughput
+    from .utils import atomic_write_text
+
+    budget = json.loads(Path(args.budget_from).read_text())["budget_bytes"] if args.budget_from else None
+    if args.budget_gb:
+        budget = args.budget_gb * 1e9
+    r = throughput(args.prep, args.variant, batch=args.batch, budget_bytes=budget, context=args.context,
+                   threads=args.threads)  # fmt: skip
+    atomic_write_text(Path(args.out), json.dumps(r, indent=2) + "\n")
+    print(f"{r['size']} {args.variant}: batch {r['max_batch']}, {r['tokens_per_s']:.1f} tokens/s, "
+          f"{r['resident_bytes'] / 1e9:.2f} GB of {r['budget_bytes'] / 1e9:.2f} GB")  # fmt: skip
+
+
+def cmd_cost_table(args: argparse.Namespace) -> None:
+    """Table 4's cost columns from cost-measure files."""
+    from .cost_report import table4
+
+    paper, eval_csv = (Path(p) if p else None for p in (args.paper_dir, args.eval_csv))
+    table4([Path(f) for f in args.files], Path(args.out_csv), Path(args.out_md), args.profile, paper, eval_csv)
+
+
+def cmd_plot_cost(args: argparse.Namespace) -> None:
+    """Figure 8 from cost-measure files."""
+    from .cost_report import figure8
+
+    paper = Path(args.paper_dir) if args.paper_dir else None
+    figure8([Path(f) for f in args.files], Path(args.figure), args.profile, paper)
+
+
+def cmd_table7(args: argparse.Namespace) -> None:
+    """Table 7 from the two cost-throughput files."""
+    from .cost_report import table7
+
+    table7([Path(f) for f in args.files], Path(args.out_csv), Path(args.out_md), args.profile,
+           Path(args.paper_dir) if args.paper_dir else None)  # fmt: skip
+
+
 def cmd_energy(args: argparse.Namespace) -> None:
     """Tables 1 and 2: the energy model of Sec. 2.3 (Eq. 10-12)."""
     from .energy import figure3, write_tables
@@ -384,6 +442,45 @@ def main(argv: list[str] | None = None) -> int:
                    help="weight type: f32/f16 (FP16 models; f32 also BitNet codes), tq2_0/tq1_0 (BitNet b1.58)")
     p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
     p.add_argument("--no-check", action="store_true", help="skip the logit check through llama-cpp-python")
+    p = add("cost-prepare", cmd_cost_prepare, "write one size's FP16 and b1.58 models (random weights) for cost")
+    p.add_argument("--size", required=True, help="700M, 1.3B, 3B, 3.9B, 7B, 13B or 70B (paper shapes)")
+    p.add_argument("--out", required=True, help="directory")
+    p.add_argument("--seed", type=int, default=0)
+    p = add("cost-measure", cmd_cost_measure, "time per output token and memory of one engine/variant (Table 4)")
+    p.add_argument("--prep", required=True, help="directory written by cost-prepare")
+    p.add_argument("--engine", required=True, choices=["llama.cpp", "torch"])
+    p.add_argument("--variant", required=True, choices=["fp16", "b158", "b158-tq1_0"])
+    p.add_argument("--prompt", type=int, default=128, help="prompt tokens (prefill)")
+    p.add_argument("--new-tokens", type=int, default=64, help="decoding steps timed")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", required=True, help="JSON file")
+    p = add("cost-throughput", cmd_cost_throughput, "Table 7: largest batch under a memory budget, throughput")
+    p.add_argument("--prep", required=True, help="directory written by cost-prepare")
+    p.add_argument("--variant", required=True, choices=["fp16", "b158"])
+    p.add_argument("--batch", type=int, help="run this batch (FP16: defines the budget)")
+    p.add_argument("--budget-from", help="a cost-throughput JSON whose budget to fill (b1.58)")
+    p.add_argument("--budget-gb", type=float, help="a memory budget to fill, in GB")
+    p.add_argument("--context", type=int, default=512)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", required=True, help="JSON file")
+    p = add("cost-table", cmd_cost_table, "Table 4's cost columns from cost-measure files")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--paper-dir", help="directory of the paper's tables (for the Paper columns)")
+    p.add_argument("--eval-csv", help="tables/eval.csv of the profile (perplexity of its trained models)")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+    p = add("plot-cost", cmd_plot_cost, "Figure 8 from cost-measure files")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--paper-dir", help="directory of the paper's tables (for its ratios)")
+    p.add_argument("--figure", required=True, help="figure path without suffix (.png, .pdf and .md are written)")
+    p = add("table7", cmd_table7, "Table 7 from the FP16 and b1.58 cost-throughput files")
+    p.add_argument("files", nargs=2)
+    p.add_argument("--profile", required=True)
+    p.add_argument("--paper-dir")
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
     p = add("energy", cmd_energy, "Tables 1 and 2: arithmetic energy of FP32/FP16 Transformers and BitNet (Eq. 10-12)")
     p.add_argument("--out-dir", help="where Tables 1 and 2 go (CSV and Markdown)")
     p.add_argument("--figure3", help="Figure 3's output path without extension (CSV, PNG, PDF, caption)")
@@ -439,6 +536,10 @@ def main(argv: list[str] | None = None) -> int:
         from .kernels.artefact import ArtefactError
 
         errors += (ArtefactError,)
+    if args.command.startswith("cost-") or args.command == "plot-cost":
+        from .cost import CostError
+
+        errors += (CostError,)
     if args.command == "export-gguf":
         from .gguf_export import GGUFExportError
         from .lm import ModelLoadError

@@ -58,6 +58,7 @@ def check_resume_run(profile):
 
 
 # The paper's own tables (only for columns labelled as the paper's), beside the data directory.
+PAPER_DIR = str(Path(workflow.basedir).parent / "shared" / "paper")
 PAPER_TABLE2 = str(Path(workflow.basedir).parent / "shared" / "paper" / "table2_energy_by_size.csv")
 
 
@@ -226,3 +227,23 @@ def table6_args(profile, bits):
     if int(bits) != 16:
         flags.append(f"--kv-bits {bits}")
     return " ".join(flags)
+
+
+# Inference cost (workflows/cost.smk): Table 4's cost columns, Figure 8, Table 7.
+def cost_section(profile):
+    return PROFILES[profile].get("cost", {})
+
+
+def cost_files(profile):
+    c = cost_section(profile)
+    engines = c.get("engines", {"llama.cpp": ["fp16", "b158"], "torch": ["fp16", "b158"]})
+    return [f"results/{profile}/cost/{size}/{engine}-{variant}.json"
+            for size in c.get("sizes", []) for engine, variants in engines.items() for variant in variants]
+
+
+def table7_files(profile):
+    return [f"results/{profile}/cost/table7/{v}.json" for v in ("fp16", "b158")]
+
+
+def table7_size(profile):
+    return cost_section(profile).get("table7", {}).get("size", "700M")

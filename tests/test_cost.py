@@ -1,0 +1,138 @@
+"""The cost path: the int8 CPU linear equals BitLinear, the prepared models have the analytic sizes, and
+prepare -> measure -> throughput -> tables and Figure 8 run end to end on a tiny shape (both engines)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from bitnet_repro import cost
+from bitnet_repro.bitlinear import BitLinear, _safe, quantize_activation_int, quantize_weight_int, weight_scale
+from bitnet_repro.kernels.cpu import TernaryInt8Linear, to_int8_inference
+
+
+def test_int8_linear_equals_bitlinear_and_its_integer_product_is_exact():
+    torch.manual_seed(0)
+    lin = BitLinear(384, 200, bias=False, norm=None, act_quant=None, weight_bits="1.58")
+    w = lin.weight.detach()
+    codes, _ = quantize_weight_int(w)
+    fast = TernaryInt8Linear.from_codes(codes, float(_safe(weight_scale(w), lin.eps, lin.eps_mode)))
+    x = torch.randn(3, 7, 384) * torch.rand(3, 7, 1) * 4
+    from bitnet_repro.bitlinear import activation_quant
+
+    xq = activation_quant(x)  # what the model's shared quantizer hands the layer
+    with torch.no_grad():
+        ref, out = lin(xq), fast(xq)
+    assert torch.allclose(out, ref, rtol=1e-5, atol=1e-5 * ref.abs().max().item())
+    q, _ = quantize_activation_int(xq.reshape(-1, 384))
+    assert torch.equal(torch._int_mm(q, fast.codes_t).long(), q.long() @ codes.long().t())
+
+
+def test_to_int8_inference_refuses_binary_weights():
+    lin = BitLinear(64, 64, bias=False, norm=None, act_quant=None, weight_bits="1")
+    with pytest.raises(ValueError, match="b1.58"):
+        to_int8_inference(torch.nn.Sequential(lin))
+
+
+def test_analytic_bytes_closed_form():
+    a = cost.analytic_bytes("700M", 2.0, ctx=512, batch=16)
+    d, f, _, L = cost.SHAPES["700M"]
+    assert a["linear_params"] == L * (4 * d * d + 3 * d * f) == 679_477_248
+    assert a["weights"] == 2 * a["linear_params"] + 2 * (32000 * d + 2 * L * d + d)
+    assert a["kv"] == 2 * L * d * 512 * 16 * 2
+    assert cost.cost_config("1.3B", "b158").d_ff == 5632  # 5460 rounded up to TQ2_0's 256-blocks
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A two-layer 'tiny' shape (d_ff 320 -> 512) with a 1,024-entry vocabulary, prepared once."""
+    mp = pytest.MonkeyPatch()
+    mp.setitem(cost.SHAPES, "tiny", (256, 320, 4, 2))
+    mp.setattr(cost, "VOCAB", 1024)
+    out = tmp_path_factory.mktemp("cost") / "tiny"
+    manifest = cost.prepare("tiny", out)
+    yield out, manifest
+    mp.undo()
+
+
+def test_prepared_files_have_the_analytic_sizes(tiny):
+    out, manifest = tiny
+    assert manifest["d_ff_used"] == 512
+    files = manifest["files"]
+    for name, bpw in [("b158-int8.safetensors", 1.0), ("fp16.safetensors", 2.0)]:
+        analytic = cost.analytic_bytes("tiny", bpw)["weights"]
+        extra = 4 * 14 if "b158" in name else 0  # 14 betas (float32)
+        assert 0 <= files[name] - analytic - extra < 16_384  # the safetensors header
+    tq2 = cost.analytic_bytes("tiny", 66 / 256)["weights"]
+    assert 0 < files["b158-tq2_0.gguf"] - tq2 < 64_000  # GGUF header, vocabulary and the 14 scales
+
+
+@pytest.mark.parametrize(
+    "engine,variant", [("llama.cpp", "fp16"), ("llama.cpp", "b158"), ("torch", "fp16"), ("torch", "b158")]
+)
+def test_measure_checks_logits_then_times(tiny, engine, variant):
+    pytest.importorskip("llama_cpp")
+    out, _ = tiny
+    r = cost.measure(out, engine, variant, prompt=16, new_tokens=6)
+    assert r["ms_per_token"] > 0 and r["p10_ms"] <= r["ms_per_token"] <= r["p90_ms"]
+    assert r["agreement"]["correlation"] > (0.9999 if variant == "fp16" else 0.98)
+    assert r["kv_bytes"] > 0 and r["file_bytes"] > 0 and r["threads"] == 2
+
+
+def test_measure_refuses_a_model_that_disagrees(tiny, tmp_path):
+    import shutil
+
+    out, _ = tiny
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    ref = dict(np.load(bad / "reference.npz"))
+    ref["fp16"] = np.random.default_rng(0).normal(size=ref["fp16"].shape).astype(np.float32)
+    np.savez(bad / "reference.npz", **ref)
+    with pytest.raises(cost.CostError, match="disagree"):
+        cost.measure(bad, "torch", "fp16", prompt=8, new_tokens=3)
+
+
+def test_reports_end_to_end(tiny, tmp_path):
+    pytest.importorskip("llama_cpp")
+    from bitnet_repro.__main__ import main
+
+    out, _ = tiny
+    files = []
+    for engine, variant in [("llama.cpp", "fp16"), ("llama.cpp", "b158"), ("torch", "fp16"), ("torch", "b158")]:
+        f = tmp_path / f"{engine}-{variant}.json"
+        f.write_text(json.dumps(cost.measure(out, engine, variant, prompt=8, new_tokens=4)))
+        files.append(str(f))
+    assert main(["cost-table", *files, "--profile", "test", "--out-csv", str(tmp_path / "t4.csv"),
+                 "--out-md", str(tmp_path / "t4.md")]) == 0  # fmt: skip
+    md = (tmp_path / "t4.md").read_text()
+    assert "| tiny | llama.cpp | BitNet b1.58 | TQ2_0 |" in md and "70B" in md
+    assert main(["plot-cost", *files, "--profile", "test", "--figure", str(tmp_path / "figure8")]) == 0
+    assert (tmp_path / "figure8.png").stat().st_size > 10_000 and (tmp_path / "figure8.md").is_file()
+
+    t16 = tmp_path / "fp16.json"
+    assert main(["cost-throughput", "--prep", str(out), "--variant", "fp16", "--batch", "2", "--context", "32",
+                 "--out", str(t16)]) == 0  # fmt: skip
+    # in one test process resident-memory deltas of a tiny model are noise, so b1.58 fills a stated budget
+    budget = tmp_path / "budget.json"
+    budget.write_text(json.dumps({"budget_bytes": 3e8}))
+    t158 = tmp_path / "b158.json"
+    assert main(["cost-throughput", "--prep", str(out), "--variant", "b158", "--budget-from", str(budget),
+                 "--context", "32", "--out", str(t158)]) == 0  # fmt: skip
+    f16, b = json.loads(t16.read_text()), json.loads(t158.read_text())
+    assert f16["max_batch"] == 2 and b["budget_bytes"] == 3e8
+    kv = 2 * 2 * 256 * (32 + 8) * 2  # layers, d_model, context + steps, 2 bytes, K and V
+    assert b["kv_bytes_per_sequence"] == kv
+    assert b["max_batch"] == int((3e8 - b["weights_resident_bytes"] - b["overhead_bytes"]) // kv) >= 1
+    assert main(["cost-throughput", "--prep", str(out), "--variant", "b158", "--budget-gb", "0.000001",
+                 "--out", str(tmp_path / "x.json")]) == 2  # fmt: skip
+    assert main(["table7", str(t16), str(t158), "--profile", "test", "--out-csv", str(tmp_path / "t7.csv"),
+                 "--out-md", str(tmp_path / "t7.md")]) == 0  # fmt: skip
+    assert "| LLaMA (FP16) | tiny |" in (tmp_path / "t7.md").read_text()
+
+
+def test_unknown_size_is_a_clear_error():
+    with pytest.raises(cost.CostError, match="cost sizes are"):
+        cost.cost_config("5B", "fp16")
