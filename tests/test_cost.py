@@ -136,3 +136,44 @@ def test_reports_end_to_end(tiny, tmp_path):
 def test_unknown_size_is_a_clear_error():
     with pytest.raises(cost.CostError, match="cost sizes are"):
         cost.cost_config("5B", "fp16")
+
+
+def _tiny_b158(seed: int):
+    from bitnet_repro.config import ModelConfig
+    from bitnet_repro.model import Transformer
+
+    torch.manual_seed(seed)
+    cfg = ModelConfig(vocab_size=300, d_model=64, n_layers=1, n_heads=2, d_ff=128, max_seq_len=32,
+                      linear="bitnet_b158", arch="subln")  # fmt: skip
+    return Transformer(cfg).eval()
+
+
+def test_packed_triton_decoding_equals_the_plain_model():
+    """The decode loop on 2-bit packed weights through the Triton W2A8 kernel (interpreter on CPU): same
+    logits as BitLinear up to float rounding, same greedy tokens."""
+    import copy
+
+    from bitnet_repro.infer import generate
+    from bitnet_repro.kernels.linear import PackedTernaryLinear, to_packed_inference
+
+    model = _tiny_b158(0)
+    fast = to_packed_inference(copy.deepcopy(model))
+    assert sum(isinstance(m, PackedTernaryLinear) for m in fast.modules()) == 7
+    idx = torch.randint(0, 300, (1, 6), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref, out = model(idx)[0], fast(idx)[0]
+    assert torch.allclose(out, ref, atol=1e-4 * ref.abs().max().item())
+    assert torch.equal(generate(fast, idx, 3, preallocate=True), generate(model, idx, 3))
+
+
+def test_for_inference_picks_the_int8_path_on_cpu():
+    from bitnet_repro.kernels.linear import for_inference
+
+    model = for_inference(_tiny_b158(2), "cpu")
+    assert sum(isinstance(m, TernaryInt8Linear) for m in model.modules()) == 7
+    assert model.embed_tokens.weight.dtype == torch.float16
+    with pytest.raises(ValueError, match="FP16 and BitNet b1.58"):
+        from bitnet_repro.config import ModelConfig
+        from bitnet_repro.model import Transformer
+
+        for_inference(Transformer(ModelConfig(linear="bitnet_b1", arch="subln")), "cpu")

@@ -42,17 +42,7 @@ class TernaryInt8Linear(nn.Module):
 
 def to_int8_inference(model) -> nn.Module:
     """Replace every BitNet b1.58 BitLinear by its int8 inference form (frees the latent weights)."""
-    from ..bitlinear import BitLinear, _safe, quantize_weight_int, weight_scale
+    from .linear import _swap_bitlinears
 
-    for mod in list(model.modules()):
-        for name, child in list(mod.named_children()):
-            if not isinstance(child, BitLinear):
-                continue
-            if child.weight_bits != "1.58" or child.groups != 1 or child.norm is not None or child.act_quant:
-                raise ValueError(f"{name}: the int8 CPU path takes b1.58 BitLinears with one scale per tensor")
-            w = child.weight.detach().float()
-            codes, _ = quantize_weight_int(w, "1.58", child.eps, child.eps_mode)
-            beta = _safe(weight_scale(w), child.eps, child.eps_mode)
-            setattr(mod, name, TernaryInt8Linear.from_codes(codes, float(beta)))
-            del w
+    _swap_bitlinears(model, TernaryInt8Linear.from_codes)
     return model
