@@ -38,7 +38,7 @@ def cost_rows(measurements: list[dict], paper_dir: Path | None) -> list[dict[str
     for m in sorted(measurements, key=lambda m: (_order(m["size"]), m["engine"], variants.index(m["variant"]))):
         base = fp16.get((m["size"], m["engine"]))
         p = paper.get((m["size"], "LLaMA LLM" if m["variant"] == "fp16" else "BitNet b1.58"), {})
-        ratio = lambda k: round(base[k] / m[k], 2) if base and m["variant"] != "fp16" else None  # noqa: E731
+        ratio = lambda k: round(base[k] / m[k], 2) if base and m["variant"] != "fp16" and m[k] > 0 else None  # noqa: E731
         rows.append(
             {
                 "size": m["size"],
