@@ -109,6 +109,12 @@ rule figure8:
         f"results/{PROFILE}/figures/figure8.png",
 
 
+rule table4_large:
+    # Table 4 and Figure 8 with the profile's large sizes measured through llama.cpp (cpu: 7B)
+    input:
+        f"results/{PROFILE}/tables/table4_cost_large.md",
+
+
 rule table7:
     input:
         f"results/{PROFILE}/tables/table7.md",

@@ -182,7 +182,7 @@ def cmd_cost_prepare(args: argparse.Namespace) -> None:
     """Write one size's FP16 and b1.58 models (random weights) for the cost measurements."""
     from .cost import prepare
 
-    m = prepare(args.size, args.out, seed=args.seed)
+    m = prepare(args.size, args.out, seed=args.seed, engines=tuple(args.engines))
     print(f"{args.out}: " + ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in m["files"].items()))
 
 
@@ -446,6 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", required=True, help="700M, 1.3B, 3B, 3.9B, 7B, 13B or 70B (paper shapes)")
     p.add_argument("--out", required=True, help="directory")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--engines", nargs="+", default=["llama.cpp", "torch"], choices=["llama.cpp", "torch"],
+                   help="which engines' files to write (large sizes: llama.cpp only)")
     p = add("cost-measure", cmd_cost_measure, "time per output token and memory of one engine/variant (Table 4)")
     p.add_argument("--prep", required=True, help="directory written by cost-prepare")
     p.add_argument("--engine", required=True, choices=["llama.cpp", "torch"])

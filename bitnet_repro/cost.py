@@ -126,13 +126,29 @@ def device_info(threads: int) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------------
 
 
-def random_model(size: str, variant: str, seed: int):
+# Above this many bytes of float32 weights, `prepare` builds the models in bfloat16 (a 7B model in float32 would
+# not fit a 24 GB machine beside its GGUF buffers); the reference logits are then bfloat16's.
+FLOAT32_LIMIT = 8e9
+
+
+def random_model(size: str, variant: str, seed: int, dtype: torch.dtype = torch.float32):
+    """Our Transformer at a cost shape with random weights (normal, std 0.02; norms 1), head tied; built on the
+    meta device and materialized directly in `dtype`."""
     from .model import Transformer
 
-    torch.manual_seed(seed)
-    model = Transformer(cost_config(size, variant)).eval()
+    cfg = cost_config(size, variant)
+    with torch.device("meta"):
+        model = Transformer(cfg)
+    g = torch.Generator().manual_seed(seed)
+    for mod in model.modules():
+        for name, p in list(mod.named_parameters(recurse=False)):
+            if p.dim() == 1:
+                t = torch.ones(p.shape, dtype=dtype)
+            else:
+                t = torch.empty(p.shape, dtype=torch.float32).normal_(0, cfg.init_std, generator=g).to(dtype)
+            setattr(mod, name, torch.nn.Parameter(t, requires_grad=False))
     model.lm_head.weight = model.embed_tokens.weight
-    return model
+    return model.eval()
 
 
 def _torch_state(model, variant: str) -> dict[str, torch.Tensor]:
@@ -155,8 +171,9 @@ def _torch_state(model, variant: str) -> dict[str, torch.Tensor]:
     return out
 
 
-def prepare(size: str, out_dir: str | Path, seed: int = 0, check_tokens: int = 32) -> dict[str, Any]:
-    """Write the FP16 and b1.58 models of `size` (random weights) for both engines, with reference logits."""
+def prepare(size: str, out_dir: str | Path, seed: int = 0, check_tokens: int = 32,
+            engines: tuple[str, ...] = ("llama.cpp", "torch")) -> dict[str, Any]:  # fmt: skip
+    """Write the FP16 and b1.58 models of `size` (random weights) for `engines`, with reference logits."""
     from safetensors.torch import save_file
     from tqdm import tqdm
 
@@ -169,15 +186,17 @@ def prepare(size: str, out_dir: str | Path, seed: int = 0, check_tokens: int = 3
     ids = torch.randint(3, VOCAB, (check_tokens,), generator=torch.Generator().manual_seed(seed + 1)).tolist()
     refs, files = {}, {}
     steps = [("fp16", [("fp16.gguf", "f16")]), ("b158", [("b158-tq2_0.gguf", "tq2_0"), ("b158-tq1_0.gguf", "tq1_0")])]
+    dtype = torch.float32 if 4 * analytic_bytes(size, 1.0)["linear_params"] <= FLOAT32_LIMIT else torch.bfloat16
     for variant, ggufs in tqdm(steps, desc=f"prepare {size}", unit="model"):
-        model = random_model(size, variant, seed)
-        refs[variant] = reference_logits(model, ids)  # float32, the model as trained
-        for fname, wt in ggufs:
+        model = random_model(size, variant, seed, dtype)
+        refs[variant] = reference_logits(model, ids)  # the model as trained, in `dtype`
+        for fname, wt in ggufs if "llama.cpp" in engines else []:
             write_gguf(model, out / fname, wt, vocab, name=f"{variant}-{size}-random")
             files[fname] = (out / fname).stat().st_size
-        tname = f"{variant}-int8.safetensors" if variant == "b158" else "fp16.safetensors"
-        save_file(_torch_state(model, variant), str(out / tname))
-        files[tname] = (out / tname).stat().st_size
+        if "torch" in engines:
+            tname = f"{variant}-int8.safetensors" if variant == "b158" else "fp16.safetensors"
+            save_file(_torch_state(model, variant), str(out / tname))
+            files[tname] = (out / tname).stat().st_size
         del model
         gc.collect()
     np.savez(out / "reference.npz", ids=np.array(ids), **refs)
@@ -189,6 +208,7 @@ def prepare(size: str, out_dir: str | Path, seed: int = 0, check_tokens: int = 3
         "vocab": VOCAB,
         "files": files,
         "weights": "random (normal, std 0.02), head tied to the embeddings",
+        "reference_dtype": str(dtype).replace("torch.", ""),
     }
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return manifest

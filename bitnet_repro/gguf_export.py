@@ -151,7 +151,7 @@ def write_gguf(model, path: str | Path, weight_type: str, vocab: Vocab, name: st
     path.parent.mkdir(parents=True, exist_ok=True)
     arch = "bitnet" if bitnet else "llama"
     logging.getLogger("gguf").setLevel(logging.WARNING)  # its writer logs every file at INFO
-    w = gguf.GGUFWriter(str(path.with_suffix(".tmp")), arch)
+    w = gguf.GGUFWriter(str(path.with_suffix(".tmp")), arch, use_temp_file=True)  # tensors spill to disk
     w.add_name(name)
     w.add_context_length(cfg.max_seq_len)
     w.add_embedding_length(cfg.d_model)

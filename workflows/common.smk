@@ -234,11 +234,21 @@ def cost_section(profile):
     return PROFILES[profile].get("cost", {})
 
 
-def cost_files(profile):
+def cost_files(profile, large=False):
+    """Every measurement of the profile's cost sizes; with `large`, also llama.cpp at its large sizes."""
     c = cost_section(profile)
     engines = c.get("engines", {"llama.cpp": ["fp16", "b158"], "torch": ["fp16", "b158"]})
-    return [f"results/{profile}/cost/{size}/{engine}-{variant}.json"
-            for size in c.get("sizes", []) for engine, variants in engines.items() for variant in variants]
+    files = [f"results/{profile}/cost/{size}/{engine}-{variant}.json"
+             for size in c.get("sizes", []) for engine, variants in engines.items() for variant in variants]
+    if large:
+        files += [f"results/{profile}/cost/{size}/llama.cpp-{variant}.json"
+                  for size in c.get("large_sizes", []) for variant in engines.get("llama.cpp", [])]
+    return files
+
+
+def cost_engines(profile, size):
+    """Large sizes are measured through llama.cpp only (our float32 model and its copies would not fit)."""
+    return "llama.cpp" if size in cost_section(profile).get("large_sizes", []) else "llama.cpp torch"
 
 
 def table7_files(profile):

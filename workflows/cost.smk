@@ -7,6 +7,8 @@
 rule cost_prepare:
     output:
         temp(directory("results/{profile}/cost/models/{size}")),
+    params:
+        engines=lambda wc: cost_engines(wc.profile, wc.size),
     log:
         "results/{profile}/logs/cost_prepare-{size}.log",
     benchmark:
@@ -15,7 +17,8 @@ rule cost_prepare:
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro cost-prepare --size {wildcards.size} --out {output} > {log} 2>&1"
+        "python -m bitnet_repro cost-prepare --size {wildcards.size} --engines {params.engines} --out {output} "
+        "> {log} 2>&1"
 
 
 rule cost_measure:
@@ -130,3 +133,25 @@ rule table7_report:
     shell:
         "python -m bitnet_repro table7 {input} --profile {wildcards.profile} --paper-dir {params.paper} "
         "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule cost_table_large:
+    # Table 4 and Figure 8 with the profile's large sizes too (llama.cpp only); not in `all` (cpu: 7B, ~15 min).
+    input:
+        cost=lambda wc: cost_files(wc.profile, large=True),
+        eval="results/{profile}/tables/eval.csv",
+    output:
+        csv="results/{profile}/tables/table4_cost_large.csv",
+        md="results/{profile}/tables/table4_cost_large.md",
+        png="results/{profile}/figures/figure8_large.png",
+    params:
+        paper=PAPER_DIR,
+    log:
+        "results/{profile}/logs/cost_table_large.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "(python -m bitnet_repro cost-table {input.cost} --profile {wildcards.profile} --paper-dir {params.paper} "
+        "--eval-csv {input.eval} --out-csv {output.csv} --out-md {output.md} && "
+        "python -m bitnet_repro plot-cost {input.cost} --profile {wildcards.profile} --paper-dir {params.paper} "
+        "--figure results/{wildcards.profile}/figures/figure8_large) > {log} 2>&1"
