@@ -127,7 +127,7 @@ def device_info(threads: int) -> dict[str, Any]:
 
 
 # Above this many bytes of float32 weights, `prepare` builds the models in bfloat16 (a 7B model in float32 would
-# not fit a 24 GB machine beside its GGUF buffers); the reference logits are then bfloat16's.
+# not fit a 24 GB machine beside its GGUF buffers); their reference logits are still float32's, block by block.
 FLOAT32_LIMIT = 8e9
 
 
@@ -171,6 +171,37 @@ def _torch_state(model, variant: str) -> dict[str, torch.Tensor]:
     return out
 
 
+def _drop_inference_caches(model) -> None:
+    """BitLinear keeps its quantized weights after an inference forward (4 bytes per weight): free them."""
+    for m in model.modules():
+        if getattr(m, "_inference_cache", None) is not None:
+            m._inference_cache = None
+
+
+@torch.no_grad()
+def reference_logits_float32(model, ids: list[int]) -> np.ndarray:
+    """Logits of a model held in bfloat16, computed in float32 one block at a time (each block is upcast for its
+    own forward, then rounded back, which is exact): the float32 reference without float32 copies of the
+    whole model."""
+    mods = [*model.layers, model.norm, model.lm_head]
+
+    def pre(mod, args):
+        mod.float()
+        return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a for a in args)
+
+    def post(mod, args, out):
+        mod.to(torch.bfloat16)
+        _drop_inference_caches(mod)
+        return out
+
+    handles = [h for m in mods for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    try:
+        return model(torch.tensor([ids]))[0][0].float().numpy()
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def prepare(size: str, out_dir: str | Path, seed: int = 0, check_tokens: int = 32,
             engines: tuple[str, ...] = ("llama.cpp", "torch")) -> dict[str, Any]:  # fmt: skip
     """Write the FP16 and b1.58 models of `size` (random weights) for `engines`, with reference logits."""
@@ -189,7 +220,9 @@ def prepare(size: str, out_dir: str | Path, seed: int = 0, check_tokens: int = 3
     dtype = torch.float32 if 4 * analytic_bytes(size, 1.0)["linear_params"] <= FLOAT32_LIMIT else torch.bfloat16
     for variant, ggufs in tqdm(steps, desc=f"prepare {size}", unit="model"):
         model = random_model(size, variant, seed, dtype)
-        refs[variant] = reference_logits(model, ids)  # the model as trained, in `dtype`
+        # the model as trained, in float32 (block by block for a bfloat16 model)
+        refs[variant] = reference_logits(model, ids) if dtype == torch.float32 else reference_logits_float32(model, ids)
+        _drop_inference_caches(model)
         for fname, wt in ggufs if "llama.cpp" in engines else []:
             write_gguf(model, out / fname, wt, vocab, name=f"{variant}-{size}-random")
             files[fname] = (out / fname).stat().st_size

@@ -134,7 +134,7 @@ def table4(
         "",
         "Logit corr.: correlation of the engine's logits with our float32 forward pass of the same model on "
         "32 tokens, checked before timing (llama.cpp quantizes activations per block of 256, we per token; "
-        "in 24 random layers last-bit differences flip activation codes, hence < 1 for b1.58).",
+        "through many random layers a last-bit difference flips an activation code, hence < 1 for b1.58).",
         *notes,
         "",
         "## Weight memory at every size (analytic: linear layers in the format, FP16 embeddings, tied head)",

@@ -177,3 +177,23 @@ def test_for_inference_picks_the_int8_path_on_cpu():
         from bitnet_repro.model import Transformer
 
         for_inference(Transformer(ModelConfig(linear="bitnet_b1", arch="subln")), "cpu")
+
+
+def test_blockwise_float32_reference_equals_the_float32_model():
+    import copy
+
+    from bitnet_repro.gguf_export import reference_logits
+
+    mp = pytest.MonkeyPatch()
+    mp.setitem(cost.SHAPES, "tiny", (256, 320, 4, 2))
+    mp.setattr(cost, "VOCAB", 1024)
+    try:
+        for variant in ("fp16", "b158"):
+            model = cost.random_model("tiny", variant, seed=3, dtype=torch.bfloat16)
+            full = copy.deepcopy(model).float()
+            full.lm_head.weight = full.embed_tokens.weight
+            ids = list(range(5, 25))
+            assert np.array_equal(cost.reference_logits_float32(model, ids), reference_logits(full, ids))
+            assert all(p.dtype == torch.bfloat16 for p in model.parameters())  # rounded back
+    finally:
+        mp.undo()
