@@ -337,6 +337,15 @@ class BitLinear(nn.Linear):
             return self._inference_cache[1]
         return self._quantize()
 
+    def integer_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The integer weights (int8: {-1, 0, 1} or {-1, 1}) and the scale beta that the forward pass uses:
+        codes * beta is `quantized_weight()`. One scale per tensor (groups == 1); what inference formats store."""
+        if self.groups != 1:
+            raise ValueError(f"integer weights with one scale per tensor need groups == 1, not {self.groups}")
+        w = self.weight.detach().float()
+        codes, beta = quantize_weight_int(w, self.weight_bits, self.eps, self.eps_mode)
+        return codes, _safe(beta, self.eps, self.eps_mode) if self.weight_bits == "1.58" else beta
+
     def _quantize(self) -> torch.Tensor:
         if self.weight_bits == "1.58":
             return ste(self.weight, weight_quant_b158, eps=self.eps, eps_mode=self.eps_mode, groups=self.groups)

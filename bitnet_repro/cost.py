@@ -153,17 +153,16 @@ def random_model(size: str, variant: str, seed: int, dtype: torch.dtype = torch.
 
 def _torch_state(model, variant: str) -> dict[str, torch.Tensor]:
     """The torch path's tensors: FP16 weights, or for b1.58 int8 codes + beta and FP16 for the rest."""
-    from .bitlinear import BitLinear, _safe, quantize_weight_int, weight_scale
+    from .bitlinear import BitLinear
 
     out = {}
     skip = set()
     if variant == "b158":
         for name, m in model.named_modules():
             if isinstance(m, BitLinear):
-                w = m.weight.detach().float()
-                codes, _ = quantize_weight_int(w, "1.58", m.eps, m.eps_mode)
+                codes, beta = m.integer_weights()
                 out[f"{name}.codes_t"] = codes.t().contiguous()  # (in, out): TernaryInt8Linear's layout
-                out[f"{name}.beta"] = _safe(weight_scale(w), m.eps, m.eps_mode).reshape(1)
+                out[f"{name}.beta"] = beta.reshape(1)
                 skip.add(f"{name}.weight")
     for k, v in model.state_dict().items():
         if k not in skip and k != "lm_head.weight":  # tied
@@ -371,7 +370,8 @@ def measure(
             steps.append(time.perf_counter() - t)
             nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
         resident = rss() - base
-        kv = 2 * cost_config(size, variant).n_layers * cost_config(size, variant).d_model * llm.n_ctx() * 2
+        cfg = cost_config(size, variant)
+        kv = 2 * cfg.n_layers * cfg.d_model * llm.n_ctx() * 2  # K and V, F16
         lc.close()
     else:
         from .infer import generate

@@ -100,13 +100,9 @@ class Vocab:
 
 def _ternary(lin) -> tuple[np.ndarray, float]:
     """A b1.58 BitLinear's codes (float32 array holding -1, 0, 1) and beta, exactly as its forward uses them."""
-    from .bitlinear import _safe, quantize_weight_int, weight_scale
-
     if lin.groups != 1:
         raise GGUFExportError("GGUF holds one weight scale per tensor; this model uses quant_groups > 1")
-    w = lin.weight.detach().float()
-    codes, _ = quantize_weight_int(w, "1.58", lin.eps, lin.eps_mode)
-    beta = _safe(weight_scale(w), lin.eps, lin.eps_mode)
+    codes, beta = lin.integer_weights()
     return codes.float().numpy(), float(beta)
 
 

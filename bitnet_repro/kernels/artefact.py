@@ -54,7 +54,6 @@ def pack_checkpoint(model_dir: str | Path, out_dir: str | Path) -> dict[str, Any
     """Pack a BitNet b1.58 or b1 checkpoint directory into `out_dir`; returns the manifest."""
     from safetensors.torch import save_file
 
-    from ..bitlinear import _safe, quantize_weight_int, weight_scale
     from ..train import load_model_dir
     from ..utils import atomic_write_text
 
@@ -67,13 +66,9 @@ def pack_checkpoint(model_dir: str | Path, out_dir: str | Path) -> dict[str, Any
     for name, lin in layers.items():
         if lin.groups != 1:
             raise ArtefactError(f"{name}: packing supports one weight scale per tensor, not groups={lin.groups}")
-        w = lin.weight.detach().float()
-        codes, _ = quantize_weight_int(w, lin.weight_bits, lin.eps, lin.eps_mode)
-        if lin.weight_bits == "1.58":
-            beta, packed, fmt = _safe(weight_scale(w), lin.eps, lin.eps_mode), pack_ternary(codes), "ternary"
-        else:
-            beta, packed, fmt = weight_scale(w), pack_binary(codes), "binary"
-        assert packed.numel() == packed_bytes(*w.shape, fmt)
+        codes, beta = lin.integer_weights()
+        packed, fmt = (pack_ternary(codes), "ternary") if lin.weight_bits == "1.58" else (pack_binary(codes), "binary")
+        assert packed.numel() == packed_bytes(*codes.shape, fmt)
         tensors[f"{name}.packed"], tensors[f"{name}.beta"] = packed, beta.reshape(1).float()
         packed_total += packed.numel()
         scale_total += 4

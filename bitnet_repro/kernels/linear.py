@@ -44,7 +44,7 @@ class PackedTernaryLinear(nn.Module):
 
 
 def _swap_bitlinears(model: nn.Module, make) -> None:
-    from ..bitlinear import BitLinear, _safe, quantize_weight_int, weight_scale
+    from ..bitlinear import BitLinear
 
     for mod in list(model.modules()):
         for name, child in list(mod.named_children()):
@@ -52,9 +52,8 @@ def _swap_bitlinears(model: nn.Module, make) -> None:
                 continue
             if child.weight_bits != "1.58" or child.groups != 1 or child.norm is not None or child.act_quant:
                 raise ValueError(f"{name}: the inference layers take b1.58 BitLinears with one scale per tensor")
-            w = child.weight.detach().float()
-            codes, _ = quantize_weight_int(w, "1.58", child.eps, child.eps_mode)
-            setattr(mod, name, make(codes, float(_safe(weight_scale(w), child.eps, child.eps_mode))))
+            codes, beta = child.integer_weights()
+            setattr(mod, name, make(codes, float(beta)))
 
 
 def to_packed_inference(model: nn.Module) -> nn.Module:
@@ -65,7 +64,7 @@ def to_packed_inference(model: nn.Module) -> nn.Module:
 
 def for_inference(model: nn.Module, device: str | torch.device) -> nn.Module:
     """The model ready for fast decoding on `device`: see the module docstring."""
-    from .cpu import TernaryInt8Linear
+    from .cpu import to_int8_inference
 
     device = torch.device(device)
     if model.cfg.linear == "fp16":
@@ -75,5 +74,5 @@ def for_inference(model: nn.Module, device: str | torch.device) -> nn.Module:
     if device.type == "cuda":
         to_packed_inference(model)
     else:
-        _swap_bitlinears(model, TernaryInt8Linear.from_codes)
+        to_int8_inference(model)
     return model.to(device=device, dtype=torch.float16).eval()
