@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import SIZES, ConfigError, RunConfig, load_profile, runs_from_profile
+from .config import SIZES, ConfigError, RunConfig, load_profile, pilot_runs, runs_from_profile
 from .utils import atomic_write_text
 
 log = logging.getLogger("bitnet_repro")
@@ -22,7 +22,8 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
             return RunConfig.from_dict(json.loads(Path(args.config).read_text()))
         except FileNotFoundError as e:
             raise ConfigError(f"config file {args.config} not found") from e
-    runs = {r.name: r for r in runs_from_profile(load_profile(args.profile))}
+    profile = load_profile(args.profile)
+    runs = {r.name: r for r in runs_from_profile(profile) + pilot_runs(profile)}
     if args.run not in runs:
         raise ConfigError(f"profile {args.profile!r} has no run {args.run!r}; runs: {sorted(runs)}")
     return runs[args.run]
@@ -73,13 +74,36 @@ def cmd_bench(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     from .report import training_report
 
-    training_report([Path(p) for p in args.summaries], Path(args.out_csv), Path(args.out_md), args.profile)
+    ngram = json.loads(Path(args.ngram).read_text()) if args.ngram else None
+    training_report([Path(p) for p in args.summaries], Path(args.out_csv), Path(args.out_md), args.profile, ngram)
+
+
+def cmd_pilot_report(args: argparse.Namespace) -> None:
+    from .report import pilot_report
+
+    ngram = json.loads(Path(args.ngram).read_text()) if args.ngram else None
+    pilot_report([Path(p) for p in args.summaries], Path(args.out_csv), Path(args.out_md), args.profile, ngram)
+
+
+def cmd_ngram(args: argparse.Namespace) -> None:
+    from .ngram import fit_and_score
+
+    res = fit_and_score(Path(args.data), args.orders, args.seq_len, args.eval_tokens, Path(args.out), args.profile,
+                        args.blimp_limit)  # fmt: skip
+    print(json.dumps({k: {n: v for n, v in m.items() if n.endswith("_train")} for k, m in res["models"].items()},
+                     indent=2))  # fmt: skip
 
 
 def cmd_check_resume(args: argparse.Namespace) -> None:
     from .checks import kill_and_resume
 
-    result = kill_and_resume(_run_config(args), Path(args.data), Path(args.work), Path(args.out))
+    cfg = _run_config(args)
+    if args.steps:  # the same run, shortened: the check is about resuming, not about the model
+        t = cfg.train
+        short = dataclasses.replace(t, steps=args.steps, warmup_steps=min(t.warmup_steps, args.steps // 4),
+                                    ckpt_every=max(1, args.steps // 4), eval_every=max(1, args.steps // 2))  # fmt: skip
+        cfg = dataclasses.replace(cfg, train=short)
+    result = kill_and_resume(cfg, Path(args.data), Path(args.work), Path(args.out))
     print(json.dumps({k: v for k, v in result.items() if k != "meta"}, indent=2))
     if not result["final_weights_bitwise_equal"]:
         raise SystemExit("resumed run differs from the uninterrupted run")
@@ -88,7 +112,8 @@ def cmd_check_resume(args: argparse.Namespace) -> None:
 def cmd_plot(args: argparse.Namespace) -> None:
     from .plots import training_curves
 
-    training_curves([Path(p) for p in args.runs], Path(args.out), args.profile)
+    ngram = json.loads(Path(args.ngram).read_text()) if args.ngram else None
+    training_curves([Path(p) for p in args.runs], Path(args.out), args.profile, ngram)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -119,8 +144,9 @@ def cmd_eval_report(args: argparse.Namespace) -> None:
     if args.pretrained:
         pretrained_report(files, Path(args.out_csv), Path(args.out_md), args.profile)
     else:
+        ngram = json.loads(Path(args.ngram).read_text()) if args.ngram else None
         eval_report(files, Path(args.out_csv), Path(args.out_md), Path(args.out_long) if args.out_long else None,
-                    args.profile)  # fmt: skip
+                    args.profile, ngram)  # fmt: skip
 
 
 def cmd_table6(args: argparse.Namespace) -> None:
@@ -361,18 +387,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", help="comma-separated subset of fp16,bitnet_b158,bitnet_b1,bitnet_b158_appendix_d")
     p.add_argument("--compile", action="store_true", help="torch.compile every model")
     p.add_argument("--out", required=True, help="JSON file")
-    p = add("report", cmd_report, "collect training summaries into a table")
-    p.add_argument("summaries", nargs="+")
-    p.add_argument("--profile", required=True)
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
+    for name, fn, what in (("report", cmd_report, "collect training summaries into a table"),
+                           ("pilot-report", cmd_pilot_report, "the learning-rate pilots as a table")):  # fmt: skip
+        p = add(name, fn, what)
+        p.add_argument("summaries", nargs="+")
+        p.add_argument("--profile", required=True)
+        p.add_argument("--ngram", help="ngram.json of the count-model baselines (rows of the table)")
+        p.add_argument("--out-csv", required=True)
+        p.add_argument("--out-md", required=True)
+    p = add("ngram", cmd_ngram, "Kneser-Ney count-model baselines on a profile's training tokens")
+    p.add_argument("--data", required=True, help="directory written by `data`")
+    p.add_argument("--orders", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--seq-len", type=int, required=True, help="validation window (the training sequence length)")
+    p.add_argument("--eval-tokens", type=int, required=True, help="tokens per validation set (train.eval_tokens)")
+    p.add_argument("--profile", default="custom")
+    p.add_argument("--blimp-limit", type=int, help="also score BLiMP, this many pairs per paradigm")
+    p.add_argument("--out", required=True)
     p = add("check-resume", cmd_check_resume, "SIGKILL a training run mid-way, resume it, compare with a clean run")
     run_args(p)
     p.add_argument("--data", required=True)
     p.add_argument("--work", required=True, help="scratch directory for the two runs")
+    p.add_argument("--steps", type=int, help="shorten the run to this many steps (checkpoints every quarter)")
     p.add_argument("--out", required=True, help="JSON file")
     p = add("plot", cmd_plot, "training and validation curves of a profile's runs (PNG and PDF)")
     p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--ngram", help="ngram.json: the Kneser-Ney trigram as a reference line")
     p.add_argument("--profile", required=True)
     p.add_argument("--out", required=True, help="output path without extension")
     p = add("eval", cmd_eval, "evaluate a checkpoint or pretrained model with lm-evaluation-harness, offline")
@@ -399,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", nargs="+", help="results JSON files written by `eval`")
     p.add_argument("--profile", required=True)
     p.add_argument("--pretrained", action="store_true", help="the pretrained-model table (one row per task)")
+    p.add_argument("--ngram", help="ngram.json of the count-model baselines (rows of the table)")
     p.add_argument("--out-csv", required=True)
     p.add_argument("--out-md", required=True)
     p.add_argument("--out-long", help="long CSV of every (model, suite, task, metric)")

@@ -193,6 +193,7 @@ class DataConfig:
     vocab_size: int = 4096
     tokenizer_sample_chars: int = 20_000_000  # SentencePiece trains on at most this much text
     c4_val_docs: int = 200  # C4 documents held out for validation (fixed by content hash)
+    indomain_val_frac: float = 0.02  # fraction of the training mix held out as the in-domain validation set
     hf_dataset: str = "allenai/c4"
     hf_config: str | None = "en"
     hf_train_tokens: int = 10_000_000
@@ -201,6 +202,8 @@ class DataConfig:
         _check_choice("data.source", self.source, ("local", "hf"))
         for name in self.corpus:
             _check_choice("data.corpus entry", name, ("c4", "brown", "tinystories"))
+        if not 0 < self.indomain_val_frac < 0.5:
+            raise ConfigError(f"data.indomain_val_frac={self.indomain_val_frac!r} must be in (0, 0.5)")
         if self.vocab_size < 260:
             raise ConfigError(f"data.vocab_size={self.vocab_size} must be >= 260 (256 byte-fallback pieces + specials)")
 
@@ -277,11 +280,14 @@ SIZES: dict[str, dict[str, Any]] = {
     # Ours: CI smoke models (two sizes, seconds each).
     "tiny-1": dict(d_model=32, n_layers=1, n_heads=2, d_ff=96, source="ours (smoke)"),
     "tiny-2": dict(d_model=48, n_layers=2, n_heads=2, d_ff=128, source="ours (smoke)"),
-    # Ours: the CPU ladder (2 cores). Non-embedding parameters span 18x (see README).
+    # Ours: the CPU ladder (2 cores): 0.11M to 1.0M non-embedding parameters (9.3x), SwiGLU width about 8d/3;
+    # sized from measured step times so that 13 models fit the default job (README "Scales").
     "cpu-xs": dict(d_model=64, n_layers=2, n_heads=2, d_ff=192, source="ours (cpu)"),
-    "cpu-s": dict(d_model=96, n_layers=3, n_heads=3, d_ff=256, source="ours (cpu)"),
-    "cpu-m": dict(d_model=128, n_layers=4, n_heads=4, d_ff=352, source="ours (cpu)"),
-    "cpu-l": dict(d_model=192, n_layers=4, n_heads=6, d_ff=512, source="ours (cpu)"),
+    "cpu-s": dict(d_model=96, n_layers=2, n_heads=3, d_ff=256, source="ours (cpu)"),
+    "cpu-m": dict(d_model=128, n_layers=3, n_heads=4, d_ff=352, source="ours (cpu)"),
+    "cpu-l": dict(d_model=144, n_layers=4, n_heads=4, d_ff=384, source="ours (cpu)"),
+    # cpu-xs at twice the width (BitNet b1.58 Reloaded: ternary models match 16-bit ones at twice the hidden size)
+    "cpu-xs-2x": dict(d_model=128, n_layers=2, n_heads=4, d_ff=384, source="ours (cpu): cpu-xs at twice the width"),
     # Table 10: BitNet b1 and its FP16 Transformer baselines.
     **{
         f"b1-{name}": dict(d_model=d, n_layers=layers, n_heads=heads, d_ff=_swiglu_width(d), source="Table 10")
@@ -320,12 +326,11 @@ _B158_ROWS = {  # size: (lr stage 1, lr stage 2, LLaMA lr)
     "3B": (1.2e-3, 8e-4, 2.0e-4), "3.9B": (1.2e-3, 8e-4, 2.0e-4),
 }  # fmt: skip
 
-# Ours, for the CPU ladder and the smoke models: BitNet takes twice the FP16 peak LR, as the paper finds that
-# BitNet wants a higher LR (Sec. 2.2.3: "increasing the learning rate is the simplest and best way"). On the
-# cpu-* ladder the LR scales as 1 / d_model (the muP heuristic), anchored at cpu-m (d=128): FP16 4e-3 at
-# cpu-xs down to 1.33e-3 at cpu-l. The smoke models use the cpu-m values unscaled.
+# Ours, for the CPU ladder and the smoke models: one peak LR per variant for every width (no LR-width coupling:
+# the `cpu` profile sets each variant's LR from its pilot sweep, README "Scales"). BitNet b1.58 uses the
+# two-stage schedule with Table 13's stage-2 ratio (1e-3 / 1.5e-3 = 2/3), b1 Table 10's polynomial decay.
 _SMALL_LR = {"fp16": 2e-3, "bitnet_b1": 4e-3, "bitnet_b158": 4e-3}
-_LR_ANCHOR_WIDTH = 128
+STAGE2_RATIO = 2 / 3
 
 
 def recipe(size: str, variant: str) -> dict[str, Any]:
@@ -343,11 +348,15 @@ def recipe(size: str, variant: str) -> dict[str, Any]:
         if variant == "fp16":  # "LLaMA LLM" rows: one LR, weight decay 0.1 throughout
             return dict(schedule="cosine", lr=llama_lr, weight_decay=0.1, **common)
         return dict(schedule="two_stage", lr=lr1, lr_stage2=lr2, weight_decay=0.1, wd_stage2=0.0, **common)
-    lr = _SMALL_LR[variant]
-    if family == "cpu":
-        lr = round(lr * _LR_ANCHOR_WIDTH / SIZES[size]["d_model"], 6)
+    return small_recipe(variant, _SMALL_LR[variant])
+
+
+def small_recipe(variant: str, lr: float) -> dict[str, Any]:
+    """The recipe of our small models at peak LR `lr`: b1.58 two-stage (Table 13's shape), b1 polynomial with
+    Table 10's betas and weight decay, FP16 the LLaMA recipe (cosine)."""
     if variant == "bitnet_b158":
-        return dict(schedule="two_stage", lr=lr, lr_stage2=round(lr * 2 / 3, 6), weight_decay=0.1, wd_stage2=0.0)
+        return dict(schedule="two_stage", lr=lr, lr_stage2=round(lr * STAGE2_RATIO, 8), weight_decay=0.1,
+                    wd_stage2=0.0)  # fmt: skip
     if variant == "bitnet_b1":
         return dict(schedule="polynomial", lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     return dict(schedule="cosine", lr=lr, weight_decay=0.1)
@@ -406,6 +415,25 @@ def runs_from_profile(profile: dict[str, Any]) -> list[RunConfig]:
     return runs
 
 
+def pilot_runs(profile: dict[str, Any]) -> list[RunConfig]:
+    """The profile's learning-rate pilots (its `pilots` section): one size, each variant at each listed peak
+    LR with that variant's recipe, `steps` steps; named `pilot-<size>-<variant>-lr<lr>`. An arm may also name
+    a recipe of another variant (`recipe: bitnet_b1` trains FP16 with b1's recipe, Sec. 3.1.1)."""
+    section = profile.get("pilots")
+    if not section:
+        return []
+    data = profile_data(profile)
+    runs = []
+    for arm in section["arms"]:
+        variant, recipe_of = arm["variant"], arm.get("recipe", arm["variant"])
+        for lr in arm["lrs"]:
+            train = {**small_recipe(recipe_of, lr), **profile.get("train", {}), **section.get("train", {})}
+            tag = "" if recipe_of == variant else f"-{recipe_of}recipe"
+            runs.append(make_run(profile, data, section["size"], variant, train_overrides=train,
+                                 name=f"pilot-{section['size']}-{variant}{tag}-lr{lr:g}"))  # fmt: skip
+    return runs
+
+
 def make_run(
     profile: dict[str, Any],
     data: DataConfig,
@@ -416,7 +444,11 @@ def make_run(
     name: str | None = None,
 ) -> RunConfig:
     model_fields = dict(profile.get("model", {}), vocab_size=data.vocab_size, **(model_overrides or {}))
-    train_fields = {**recipe(size, variant), **profile.get("train", {}), **(train_overrides or {})}
+    overrides = dict(train_overrides or {})
+    base = recipe(size, variant)
+    if "lr" in overrides and base.get("schedule") == "two_stage" and "lr_stage2" not in overrides:
+        overrides["lr_stage2"] = round(overrides["lr"] * STAGE2_RATIO, 8)  # keep Table 13's stage-2 ratio
+    train_fields = {**base, **profile.get("train", {}), **overrides}
     model_fields.setdefault("max_seq_len", train_fields.get("seq_len", TrainConfig.seq_len))
     model = preset_model(size, variant, **model_fields)
     train = build_section(TrainConfig, train_fields, "train")

@@ -5,7 +5,9 @@ environment variable BITNET_REPRO_DATA, else `../shared/data` beside the reposit
 
     train   C4 documents (both files, de-duplicated, minus the held-out ones) + the Brown corpus with its
             tags stripped + the TinyStories sample
-    val     WikiText-2 test (raw) and `c4_val_docs` C4 documents held out by content hash
+    val     WikiText-2 test (raw), `c4_val_docs` C4 documents held out by content hash, and an in-domain
+            split: the fraction `indomain_val_frac` of the training mix (every source), held out by content
+            hash, so that validation also covers the distribution the models are trained on
 
 Every file is checked against its published sha256 (SOURCES.md / SOURCES-extra.md of the data directory)
 before use. Nothing from the data directory is copied into the repository; derived artefacts (the
@@ -51,7 +53,7 @@ CHECKSUMS = {
     "wikitext2/wiki.test.raw.hf-nonempty-crlf": "4f3e427e4aff23acff917a8a51aeae21bf12832256e26914c8fc250dcef4103c",
 }  # fmt: skip
 
-VAL_SETS = ("wikitext2", "c4")
+VAL_SETS = ("wikitext2", "c4", "indomain")
 
 
 class DataError(RuntimeError):
@@ -175,6 +177,14 @@ def wikitext2_test(data_dir: Path) -> str:
         return f.read().replace("\r\n", "\n")
 
 
+def split_indomain(docs: list[str], frac: float) -> tuple[list[str], list[str]]:
+    """(kept, held out): a document is held out when its sha256, read as a fraction of 2^32, is below `frac`.
+    A fixed set, independent of order, drawn from every source in proportion to its documents."""
+    bound = frac * 2**32
+    held = [int(hashlib.sha256(d.encode()).hexdigest()[:8], 16) < bound for d in docs]
+    return [d for d, h in zip(docs, held) if not h], [d for d, h in zip(docs, held) if h]
+
+
 def local_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
     """(training documents in a fixed shuffled order, {validation set: text})."""
     data_dir = resolve_data_dir(cfg)
@@ -183,7 +193,8 @@ def local_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
                "tinystories": lambda: tinystories_documents(data_dir)}  # fmt: skip
     docs = [d for name in cfg.corpus for d in readers[name]()]
     random.Random(0).shuffle(docs)  # mix the sources; fixed order
-    return docs, {"wikitext2": wikitext2_test(data_dir), "c4": "\n\n".join(c4_val)}
+    docs, indomain = split_indomain(docs, cfg.indomain_val_frac)
+    return docs, {"wikitext2": wikitext2_test(data_dir), "c4": "\n\n".join(c4_val), "indomain": "\n\n".join(indomain)}
 
 
 def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
@@ -209,7 +220,8 @@ def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
     wiki = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split="test")
     c4_val = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split="validation", streaming=True)
     val_docs = [row["text"] for _, row in zip(range(cfg.c4_val_docs), c4_val)]
-    return docs, {"wikitext2": "".join(wiki["text"]), "c4": "\n\n".join(val_docs)}
+    docs, indomain = split_indomain(docs, cfg.indomain_val_frac)
+    return docs, {"wikitext2": "".join(wiki["text"]), "c4": "\n\n".join(val_docs), "indomain": "\n\n".join(indomain)}
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -220,7 +232,7 @@ def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
 def cache_key(cfg: DataConfig) -> str:
     """Content hash of everything the token arrays depend on: the data config and the input checksums."""
     fields = {k: v for k, v in asdict(cfg).items() if k != "data_dir"}
-    blob = json.dumps({"data": fields, "inputs": CHECKSUMS, "format": 1}, sort_keys=True)
+    blob = json.dumps({"data": fields, "inputs": CHECKSUMS, "format": 2}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -260,6 +272,18 @@ def encode(sp, docs: list[str]) -> np.ndarray:
     return np.asarray(ids, dtype=np.uint16)
 
 
+def token_bytes(sp) -> np.ndarray:
+    """UTF-8 bytes that each piece stands for (int64, one entry per id): '\u2581' counts as the space it
+    encodes, a byte-fallback piece <0xNN> as one byte, control and unknown pieces as none. Bits per byte
+    divide a text's summed NLL by the bytes of its scored tokens, which compares tokenizers of any size."""
+    out = np.zeros(sp.get_piece_size(), dtype=np.int64)
+    for i in range(sp.get_piece_size()):
+        if sp.is_control(i) or sp.is_unknown(i):
+            continue
+        out[i] = 1 if sp.is_byte(i) else len(sp.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
+    return out
+
+
 def prepare(cfg: DataConfig, out_dir: Path) -> Path:
     """Build (or reuse) tokenizer.model, train.bin and val_*.bin in out_dir; returns out_dir."""
     import sentencepiece as spm
@@ -278,11 +302,19 @@ def prepare(cfg: DataConfig, out_dir: Path) -> Path:
         atomic_write_bytes(out_dir / f"{name}.bin", arr.tobytes())
         counts[name] = int(arr.size)
         log.info("%s: %d tokens", name, arr.size)
+    np.save(out_dir / "token_bytes.npy", token_bytes(sp))
     train_chars = sum(len(d) for d in docs)
     info = {"cache_key": cache_key(cfg), "config": asdict(cfg), "tokens": counts, "train_documents": len(docs),
             "train_chars_per_token": round(train_chars / counts["train"], 3)}  # fmt: skip
     atomic_write_text(manifest, json.dumps(info, indent=2))
     return out_dir
+
+
+def load_token_bytes(data_dir: Path) -> np.ndarray:
+    path = data_dir / "token_bytes.npy"
+    if not path.exists():
+        raise DataError(f"{path} not found; run `python -m bitnet_repro data` (or the Snakemake target) again")
+    return np.load(path)
 
 
 def load_tokens(data_dir: Path, name: str) -> np.ndarray:

@@ -135,20 +135,26 @@ def token_nll(lm, ids: list[int] | torch.Tensor, window: int, batch_size: int = 
 
 
 def ppl_texts(lm, data_dir: str | Path | None) -> dict[str, str]:
-    """WikiText-2 raw test and the held-out C4 documents, as the training run's validation sets."""
+    """The training run's validation sets: WikiText-2 raw test, the held-out C4 documents and the in-domain
+    split of the training mix (data.local_corpus, with the run's data settings)."""
+    import dataclasses
+
     from .config import DataConfig
-    from .data import c4_documents, split_c4, wikitext2_test
+    from .data import local_corpus
     from .tasks.loaders import data_root
 
     root = data_root(str(data_dir) if data_dir else None)
     run_cfg = getattr(lm.engine, "run_config", None)
     data_cfg = getattr(lm.engine, "data_config", None) or (run_cfg.data if run_cfg is not None else DataConfig())
-    n_val = data_cfg.c4_val_docs
-    return {"wikitext2": wikitext2_test(root), "c4": "\n\n".join(split_c4(c4_documents(root), n_val)[1])}
+    if data_cfg.source != "local":
+        data_cfg = DataConfig()
+    return local_corpus(dataclasses.replace(data_cfg, data_dir=str(root)))[1]
 
 
 def token_perplexity(lm, data_dir: str | Path | None = None, window: int | None = None,
                      max_tokens: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Token perplexity and bits per byte of each validation text (bytes: UTF-8 bytes of the scored tokens,
+    decoded by the model's own tokenizer, so tokenizers of any size compare)."""
     window = min(lm.max_length, window or PPL_WINDOW)
     out: dict[str, Any] = {"window": window, "protocol": "non-overlapping windows, remainder dropped"}
     for name, text in ppl_texts(lm, data_dir).items():
@@ -156,7 +162,9 @@ def token_perplexity(lm, data_dir: str | Path | None = None, window: int | None 
         if max_tokens:
             ids = ids[: max_tokens + 1]
         nll, n = token_nll(lm, ids, window)
-        out[name] = {"ppl": math.exp(nll), "nll": nll, "tokens": n}
+        n_bytes = len(lm.tok_decode(ids[1 : n + 1]).encode("utf-8"))
+        out[name] = {"ppl": math.exp(nll), "nll": nll, "tokens": n, "bytes": n_bytes,
+                     "bpb": nll * n / (math.log(2) * n_bytes)}  # fmt: skip
     out["avg_ppl"] = (out["wikitext2"]["ppl"] + out["c4"]["ppl"]) / 2
     return out
 
@@ -246,9 +254,13 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                          "n": n.get(task, {}).get("effective")})  # fmt: skip
     ppl = results.get("bitnet_repro", {}).get(PPL_TASK)
     if ppl:
-        for name in ("wikitext2", "c4"):
-            rows.append({"task": f"{PPL_TASK}_{name}", "metric": "ppl", "value": ppl[name]["ppl"], "stderr": None,
-                         "n": ppl[name]["tokens"]})  # fmt: skip
+        for name in ("wikitext2", "c4", "indomain"):
+            if name not in ppl:
+                continue
+            for metric in ("ppl", "nll", "bpb"):
+                if metric in ppl[name]:
+                    rows.append({"task": f"{PPL_TASK}_{name}", "metric": metric, "value": ppl[name][metric],
+                                 "stderr": None, "n": ppl[name]["tokens"]})  # fmt: skip
         rows.append({"task": PPL_TASK, "metric": "avg_ppl", "value": ppl["avg_ppl"], "stderr": None, "n": None})
     return rows
 

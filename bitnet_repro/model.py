@@ -167,17 +167,18 @@ class Transformer(nn.Module):
             nn.init.normal_(m.weight, mean=0.0, std=self.cfg.init_std)
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache=None
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache=None, skip_blocks: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx (B, T) token ids -> logits (B, T, vocab) and, given targets, the mean cross-entropy. With `cache`
-        (an infer.KVCache) the tokens continue the cached ones (KV-cached decoding)."""
+        (an infer.KVCache) the tokens continue the cached ones (KV-cached decoding). `skip_blocks` is a
+        diagnostic: embeddings -> final norm -> head, every block skipped."""
         B, T = idx.shape
         start = cache.length if cache is not None else 0
         if start + T > self.cfg.max_seq_len:
             raise ValueError(f"sequence of {start + T} tokens is longer than model.max_seq_len={self.cfg.max_seq_len}")
         cos, sin = self.rope_cos[start : start + T], self.rope_sin[start : start + T]
         x = self.embed_tokens(idx)  # (B, T, C)
-        for i, block in enumerate(self.layers):
+        for i, block in enumerate([] if skip_blocks else self.layers):
             x = block(x, cos, sin, cache.layers[i] if cache is not None else None)
         logits = self.lm_head(self.norm(x))
         loss = None

@@ -49,6 +49,8 @@ def _row(path: Path) -> dict[str, Any]:
         row["ppl"] = m[("token_ppl", "avg_ppl")]["value"]
         row["ppl_wikitext2"] = m[("token_ppl_wikitext2", "ppl")]["value"]
         row["ppl_c4"] = m[("token_ppl_c4", "ppl")]["value"]
+        if ("token_ppl_c4", "bpb") in m:
+            row["bpb_c4"] = m[("token_ppl_c4", "bpb")]["value"]
     accs = []
     for task, metric, short in TABLE3_TASKS:
         if (task, metric) in m:
@@ -149,7 +151,7 @@ def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, pape
         for src, dst in PAPER_COLS.items():
             r[f"paper_{dst}"] = p[src] if p and p.get(src) else None
     cols = ["profile", "model", "size", "params", "tokens_trained", "device", "shots", "limit", "method", "spec",
-            "wbits", "abits", "ptq", "status", "ppl", "ppl_wikitext2", "ppl_c4"]  # fmt: skip
+            "wbits", "abits", "ptq", "status", "ppl", "ppl_wikitext2", "ppl_c4", "bpb_c4"]  # fmt: skip
     for short in SHORTS:
         cols += [short, f"{short}_se", f"{short}_n"]
     cols += ["avg", "calibration", "implementation", "seconds_quantize"] + [f"paper_{d}" for d in PAPER_COLS.values()]
@@ -172,15 +174,16 @@ def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, pape
                             "(the released BF16 weights are not held here), so every row starts from weights "
                             "that went through Q4_1 once."
                             for src in sorted({r["source"] for r in rs if r.get("source")})), "",
-                  "| Method | Bits | PTQ | PPL | WG | WGe | HS | SC | Avg | Paper PPL | Paper WG | Paper WGe "
-                  "| Paper HS | Paper SC | Paper Avg |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+                  "| Method | Bits | PTQ | PPL | C4 bpb | WG | WGe | HS | SC | Avg | Paper PPL | Paper WG "
+                  "| Paper WGe | Paper HS | Paper SC | Paper Avg |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for r in rs:
             bits = "16" if r["method"] == "Transformer" else f"W{r['wbits']}A{r['abits']}"
             if r["status"] != "ok":
-                ours = [f"**{r['status']}**"] + ["-"] * 5
+                ours = [f"**{r['status']}**"] + ["-"] * 6
             else:
-                ours = [_fmt_ppl(r.get("ppl"))] + [_pm(r.get(s), r.get(f"{s}_se")) for s in SHORTS]
+                bpb = f"{r['bpb_c4']:.3f}" if r.get("bpb_c4") is not None else "-"
+                ours = [_fmt_ppl(r.get("ppl")), bpb] + [_pm(r.get(s), r.get(f"{s}_se")) for s in SHORTS]
                 ours.append(f"{100 * r['avg']:.1f}" if r.get("avg") is not None else "-")
             paper = [r[f"paper_{d}"] or "-" for d in PAPER_COLS.values()]
             lines.append(f"| {r['method']} | {bits} | {r['ptq']} | " + " | ".join(ours + paper) + " |")
@@ -191,7 +194,8 @@ def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, pape
     impl = sorted({f"{r['method']}: {r['implementation']}" for r in rows if r.get("implementation")})
     calib = sorted({r["calibration"] for r in rows if r.get("calibration")})
     lines += [
-        "PPL: token perplexity, the average of WikiText-2 and C4 (held-out) token perplexities. WG: Winogrande, "
+        "PPL: token perplexity, the average of WikiText-2 and C4 (held-out) token perplexities; C4 bpb: bits per "
+        "UTF-8 byte on C4 held-out. WG: Winogrande, "
         "WGe: WSC273, HS: HellaSwag (acc_norm), SC: StoryCloze 2016, accuracy in % ± the harness's standard "
         "error; chance 50 / 50 / 25 / 50 (Avg 43.8). Bits: WxAy = x-bit weights, y-bit activations (16: not "
         "quantized); embeddings and the output head stay in high precision. A model whose quantized weights or "

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 from .utils import atomic_write_text, write_csv
 
-COLUMNS = ["size", "variant", "params_nonembedding", "tokens", "status", "val_wikitext2_ppl", "val_c4_ppl",
+VAL_NAMES = [("c4", "C4 held-out"), ("indomain", "in-domain"), ("wikitext2", "WikiText-2")]
+COLUMNS = ["size", "variant", "params_nonembedding", "params_total", "tokens", "status",
+           *[f"val_{n}_{m}" for n, _ in VAL_NAMES for m in ("loss", "ppl", "bpb", "skip_loss")],
            "wall_time_s", "device", "run_id"]  # fmt: skip
-SIZE_ORDER = ["tiny-1", "tiny-2", "cpu-xs", "cpu-s", "cpu-m", "cpu-l"]
+SIZE_ORDER = ["tiny-1", "tiny-2", "cpu-xs", "cpu-s", "cpu-m", "cpu-l", "cpu-xs-2x"]
 VARIANT_ORDER = ["fp16", "bitnet_b1", "bitnet_b158"]
+NGRAM_ORDER = 3  # the floor the tables name: the Kneser-Ney trigram
 
 
 def _key(row: dict) -> tuple:
@@ -20,31 +24,90 @@ def _key(row: dict) -> tuple:
     return (size, row["params_nonembedding"], variant)
 
 
-def training_report(summaries: list[Path], out_csv: Path, out_md: Path, profile: str) -> list[dict]:
+def _fmt(v: float | None, spec: str = ".2f") -> str:
+    return format(v, spec) if isinstance(v, (int, float)) else "-"
+
+
+def ngram_rows(ngram: dict | None, protocol: str = "train") -> list[dict]:
+    """The count models of ngram.json as rows with the summaries' keys (`val_<set>_loss|ppl|bpb`)."""
+    if not ngram:
+        return []
+    from .ngram import NGRAM_NAMES
+
+    rows = []
+    for key, m in ngram["models"].items():
+        order = int(key.removeprefix("kn"))
+        row = {"size": "count model", "variant": NGRAM_NAMES.get(order, key), "order": order,
+               "tokens": ngram["train_tokens"]}  # fmt: skip
+        for n, _ in VAL_NAMES:
+            v = m.get(f"{n}_{protocol}")
+            if v:
+                row.update({f"val_{n}_loss": v["loss"], f"val_{n}_ppl": v["ppl"], f"val_{n}_bpb": v["bpb"]})
+        rows.append(row)
+    return rows
+
+
+def floor_label(row: dict, floor: dict | None, sets: list[str]) -> str:
+    """Where a model stands against the trigram: 'beats KN-3' (every set lower), else 'n-gram level'."""
+    if not floor or row.get("status", "completed") != "completed":
+        return ""
+    deltas = [row.get(f"val_{n}_loss", math.inf) - floor.get(f"val_{n}_loss", -math.inf) for n in sets]
+    return "beats KN-3" if all(d < 0 for d in deltas) else "n-gram level"
+
+
+def training_report(summaries: list[Path], out_csv: Path, out_md: Path, profile: str,
+                    ngram: dict | None = None) -> list[dict]:  # fmt: skip
     rows = sorted((json.loads(p.read_text()) for p in summaries), key=_key)
-    write_csv(out_csv, rows, COLUMNS)
+    counts = ngram_rows(ngram)
+    write_csv(out_csv, counts + rows, COLUMNS)
     fp16 = {r["size"]: r for r in rows if r["variant"] == "fp16" and r["status"] == "completed"}
+    floor = next((c for c in counts if c["order"] == NGRAM_ORDER), None)
+    sets = [n for n, _ in VAL_NAMES if any(f"val_{n}_loss" in r for r in rows)]
+    names = dict(VAL_NAMES)
     lines = [
         f"# Training results, profile `{profile}`",
         "",
-        "Final validation perplexity (token level, non-overlapping windows of the training sequence length) "
-        "of every model of the profile; each row was produced by the `train_model` rule on the device named. "
-        "Gap: PPL of the BitNet model minus PPL of the FP16 model of the same size (WikiText-2 / C4).",
+        "Final validation loss of every model of the profile (token level, non-overlapping windows of the training "
+        "sequence length, the first `eval_tokens` tokens of each set), as perplexity with bits per UTF-8 byte in "
+        "brackets (bits per byte compare tokenizers of any size). Each row was produced by the `train_model` rule "
+        "on the device named. The count models above the line are interpolated Kneser-Ney n-grams fitted on the "
+        "same training tokens and scored with the same windows (rule `ngram_baselines`).",
         "",
-        "| size | variant | non-emb. params | tokens | status | WikiText-2 PPL | C4 PPL | gap vs FP16 "
-        "| wall time (s) | device |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---|",
+        "- **vs KN-3**: the model's loss minus the Kneser-Ney trigram's, in nats per token, on "
+        + " / ".join(names[n] for n in sets) + "; negative is better. **level**: `beats KN-3` when it is lower on "
+        "every set, else `n-gram level` (a model at that level has learned little that counts do not).",
+        "- **blocks add**: the loss with every transformer block skipped (embeddings -> final norm -> head) minus "
+        f"the model's loss, nats on {names[sets[0]]}: how much the blocks do.",
+        "- **gap vs FP16**: BitNet loss minus the FP16 model's of the same size, nats, "
+        + " / ".join(names[n] for n in sets) + ".",
+        "",
+        "| size | variant | non-emb. params | tokens | status | "
+        + " | ".join(f"{names[n]} PPL (bpb)" for n in sets)
+        + " | vs KN-3 (nats) | level | blocks add | gap vs FP16 (nats) | wall time (s) | device |",
+        "|---|---|---:|---:|---|" + "---:|" * len(sets) + "---:|---|---:|---:|---:|---|",
     ]
+
+    def cells(r: dict) -> str:
+        return " | ".join(f"{_fmt(r.get(f'val_{n}_ppl'))} ({_fmt(r.get(f'val_{n}_bpb'), '.3f')})" for n in sets)
+
+    for c in counts:
+        lines.append(f"| count model | {c['variant']} | - | {c['tokens']:,} | fitted | {cells(c)} | "
+                     f"{'0 (the floor)' if c is floor else ''} | | | | | cpu |")  # fmt: skip
     for r in rows:
-        wt, c4 = r.get("val_wikitext2_ppl"), r.get("val_c4_ppl")
-        gap = ""
-        base = fp16.get(r["size"])
-        if r["variant"] != "fp16" and base and wt is not None:
-            gap = f"{wt - base['val_wikitext2_ppl']:+.2f} / {c4 - base['val_c4_ppl']:+.2f}"
         status = r["status"] + (f" (step {r['diverged_at_step']})" if r["status"] == "diverged" else "")
-        fmt = lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
+        vs = gap = add = ""
+        if floor and r["status"] == "completed":
+            vs = " / ".join(f"{r[f'val_{n}_loss'] - floor[f'val_{n}_loss']:+.3f}" for n in sets)
+        base = fp16.get(fp16_reference(r["size"]))
+        if r["variant"] != "fp16" and base and r["status"] == "completed":
+            gap = " / ".join(f"{r[f'val_{n}_loss'] - base[f'val_{n}_loss']:+.3f}" for n in sets)
+            if fp16_reference(r["size"]) != r["size"]:
+                gap += f" (vs {fp16_reference(r['size'])})"
+        if r.get(f"val_{sets[0]}_skip_loss") is not None:
+            add = f"{r[f'val_{sets[0]}_skip_loss'] - r[f'val_{sets[0]}_loss']:.3f}"
         lines.append(f"| {r['size']} | {r['variant']} | {r['params_nonembedding']:,} | {r['tokens']:,} | {status} | "
-                     f"{fmt(wt)} | {fmt(c4)} | {gap} | {r['wall_time_s']:.0f} | {r['device']} |")  # fmt: skip
+                     f"{cells(r)} | {vs} | {floor_label(r, floor, sets)} | {add} | {gap} | "
+                     f"{r['wall_time_s']:.0f} | {r['device']} |")  # fmt: skip
     total = sum(r["wall_time_s"] for r in rows)
     lines += [
         "",
@@ -53,6 +116,55 @@ def training_report(summaries: list[Path], out_csv: Path, out_md: Path, profile:
     ]
     atomic_write_text(out_md, "\n".join(lines) + "\n")
     return rows
+
+
+def fp16_reference(size: str) -> str:
+    """The FP16 size a row is compared with: its own, or the base size of a widened preset (`cpu-xs-2x`)."""
+    return size.removesuffix("-2x")
+
+
+def pilot_report(summaries: list[Path], out_csv: Path, out_md: Path, profile: str,
+                 ngram: dict | None = None) -> list[dict]:  # fmt: skip
+    """The LR pilots: each arm's final validation loss at each peak LR, the best marked."""
+    runs = []
+    for path in summaries:
+        r = json.loads(path.read_text())
+        cfg = json.loads((path.parent / "config.json").read_text())
+        r["lr"], r["schedule"] = cfg["train"]["lr"], cfg["train"]["schedule"]
+        r["arm"] = r["name"].split("-lr")[0].removeprefix(f"pilot-{r['size']}-")
+        runs.append(r)
+    runs.sort(key=lambda r: (r["arm"], r["lr"]))
+    floor = next((c for c in ngram_rows(ngram) if c["order"] == NGRAM_ORDER), None)
+    sets = [n for n, _ in VAL_NAMES if any(f"val_{n}_loss" in r for r in runs)]
+    names = dict(VAL_NAMES)
+    best = {}
+    for r in runs:
+        loss = r.get(f"val_{sets[0]}_loss") if r["status"] == "completed" else None
+        if loss is not None and (r["arm"] not in best or loss < best[r["arm"]][f"val_{sets[0]}_loss"]):
+            best[r["arm"]] = r
+    write_csv(out_csv, runs, ["arm", "lr", "schedule", "steps", "tokens", "status",
+                              *[f"val_{n}_{m}" for n in sets for m in ("loss", "ppl", "bpb")], "wall_time_s", "run_id"])
+    size = runs[0]["size"] if runs else "-"
+    lines = [f"# Learning-rate pilots, profile `{profile}`", "",
+             f"Each arm trains `{size}` for {runs[0]['steps'] if runs else 0:,} steps at each peak LR with its own "
+             "recipe (schedule, betas, weight decay); the rest of the profile's training settings are the ladder's. "
+             f"Loss in nats per token on the first validation tokens; the best LR of each arm (lowest "
+             f"{names[sets[0]]} loss) is in bold. vs KN-3: minus the Kneser-Ney trigram's loss.", "",
+             "| arm | schedule | peak LR | status | " + " | ".join(f"{names[n]} loss" for n in sets)
+             + " | vs KN-3 | tokens/s | wall time (s) |",
+             "|---|---|---:|---|" + "---:|" * len(sets) + "---:|---:|---:|"]  # fmt: skip
+    for r in runs:
+        mark = "**" if best.get(r["arm"]) is r else ""
+        status = r["status"] + (f" (step {r['diverged_at_step']})" if r["status"] == "diverged" else "")
+        vs = ""
+        if floor and r["status"] == "completed":
+            vs = f"{r[f'val_{sets[0]}_loss'] - floor[f'val_{sets[0]}_loss']:+.3f}"
+        lines.append(f"| {r['arm']} | {r['schedule']} | {mark}{r['lr']:g}{mark} | {status} | "
+                     + " | ".join(f"{mark}{_fmt(r.get(f'val_{n}_loss'), '.4f')}{mark}" for n in sets)
+                     + f" | {vs} | {r['tokens'] / r['wall_time_s']:,.0f} | {r['wall_time_s']:.0f} |")  # fmt: skip
+    lines += ["", "Best peak LR per arm: " + ", ".join(f"{a} {r['lr']:g}" for a, r in sorted(best.items())) + "."]
+    atomic_write_text(out_md, "\n".join(lines) + "\n")
+    return runs
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -86,9 +198,11 @@ def _pm(value: float | None, stderr: float | None, scale: float = 100.0) -> str:
     return f"{value * scale:.1f} ± {stderr * scale:.1f}" if stderr is not None else f"{value * scale:.1f}"
 
 
-def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path | None, profile: str) -> list[dict]:
-    """One row per trained model: token PPL (WikiText-2, C4, average), BLiMP, and the Table 3 tasks zero- and
-    few-shot; plus a long CSV of every (model, suite, task, metric) for later tables."""
+def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path | None, profile: str,
+                ngram: dict | None = None) -> list[dict]:  # fmt: skip
+    """One row per trained model: token PPL and bits per byte (C4, in-domain, WikiText-2), BLiMP, and the Table 3
+    tasks zero- and few-shot; the count models of `ngram` as rows; plus a long CSV of every (model, suite, task,
+    metric) for later tables."""
     long_rows, by_run = [], {}
     for path in files:
         res, rows = _load_eval(path)
@@ -113,8 +227,11 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
                "run_id": key, "device": e["device"]}  # fmt: skip
         for m, ours in e["suites"].values():
             if ("token_ppl_wikitext2", "ppl") in m:
-                row["ppl_wikitext2"] = m[("token_ppl_wikitext2", "ppl")]["value"]
-                row["ppl_c4"] = m[("token_ppl_c4", "ppl")]["value"]
+                for n, _ in VAL_NAMES:
+                    for metric, col in (("ppl", "ppl"), ("nll", "loss"), ("bpb", "bpb")):
+                        if (f"token_ppl_{n}", metric) in m:
+                            row[f"{col}_{n}"] = m[(f"token_ppl_{n}", metric)]["value"]
+                            row[f"tokens_{n}"] = m[(f"token_ppl_{n}", metric)]["n"]
                 row["ppl_avg"] = m[("token_ppl", "avg_ppl")]["value"]
                 row["ppl_window"] = ours["token_ppl"]["window"]
             if ("wikitext", "word_perplexity") in m:
@@ -135,39 +252,80 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
         out.append(row)
     out.sort(key=lambda r: _key({**r, "params_nonembedding": r["params_nonembedding"] or 0}))
     shots_seen = sorted({int(c.split("_")[1][0]) for r in out for c in r if c.startswith("avg_")})
-    cols = ["size", "variant", "params_nonembedding", "tokens", "ppl_wikitext2", "ppl_c4", "ppl_avg", "ppl_window",
+    counts = []
+    # the count models scored on the same tokens as the models: the first `eval_tokens` (train protocol) or all
+    protocol = "whole"
+    if ngram and out and out[0].get("tokens_c4") == ngram["models"]["kn1"].get("c4_train", {}).get("tokens"):
+        protocol = "train"
+    for c in ngram_rows(ngram, protocol=protocol):
+        counts.append({"size": "count model", "variant": c["variant"], "order": c["order"], "tokens": c["tokens"],
+                       **{f"{m}_{n}": c.get(f"val_{n}_{m}") for n, _ in VAL_NAMES for m in ("ppl", "loss", "bpb")}})
+        if ngram and "blimp" in ngram["models"][f"kn{c['order']}"]:
+            b = ngram["models"][f"kn{c['order']}"]["blimp"]
+            counts[-1].update(blimp=b["acc"], blimp_se=b["stderr"], blimp_n=b["n"])
+    floor = next((c for c in counts if c["order"] == NGRAM_ORDER), None)
+    sets = [n for n, _ in VAL_NAMES if any(f"loss_{n}" in r for r in out)]
+    for r in out:
+        if floor and all(r.get(f"loss_{n}") is not None and floor.get(f"loss_{n}") is not None for n in sets):
+            r["level"] = ("beats KN-3" if all(r[f"loss_{n}"] < floor[f"loss_{n}"] for n in sets) else "n-gram level")
+    cols = ["size", "variant", "params_nonembedding", "tokens",
+            *[f"{m}_{n}" for n, _ in VAL_NAMES for m in ("ppl", "loss", "bpb")], "ppl_avg", "ppl_window", "level",
             "wikitext_word_ppl", "blimp", "blimp_se", "blimp_n"]  # fmt: skip
     for s in shots_seen:
         for _, _, short in TABLE3_TASKS:
             cols += [f"{short}_{s}shot", f"{short}_{s}shot_se", f"{short}_{s}shot_n"]
         cols.append(f"avg_{s}shot")
     cols += ["device", "run_id"]
-    write_csv(out_csv, out, cols)
+    write_csv(out_csv, counts + out, cols)
     if out_long is not None:
         write_csv(out_long, long_rows, ["profile", "run_id", "size", "variant", "suite", "num_fewshot", "limit",
                                          "task", "metric", "value", "stderr", "n"])  # fmt: skip
     fmt = lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "-"  # noqa: E731
     ns = {f"{short}_{s}": next((r.get(f"{short}_{s}shot_n") for r in out if r.get(f"{short}_{s}shot_n")), None)
           for s in shots_seen for _, _, short in TABLE3_TASKS}  # fmt: skip
+    has_word = any(r.get("wikitext_word_ppl") is not None for r in out)
+    n_c4 = out[0].get("tokens_c4") if out else None
+    scope = f"the first {n_c4:,} tokens" if protocol == "train" and n_c4 else "the scored tokens"
+    count_scope = "the same tokens" if protocol == "train" else "the whole texts"
     lines = [
         f"# Evaluation, profile `{profile}`",
         "",
         "Every model the profile trains, evaluated by the `eval_model` rule through lm-evaluation-harness on local "
         "data (README, 'Evaluation'). PPL: token level, non-overlapping windows of the model's context length, "
-        "on WikiText-2 test and the held-out C4 documents, and their average. Word PPL: lm-eval's `wikitext` (word "
-        "perplexity of the 62 test documents, rolling windows), comparable with published numbers. BLiMP: mean "
+        f"on {scope} of each text (C4 held-out documents, the in-domain split of the training mix, WikiText-2 "
+        "test), with bits per UTF-8 byte in brackets. The count models are interpolated Kneser-Ney n-grams fitted "
+        f"on the training tokens and scored on the same windows ({count_scope}; rule `ngram_baselines`); BLiMP "
+        "for them compares "
+        "the two sentences' n-gram log-probabilities. vs KN-3: the model's loss minus the trigram's on C4, nats "
+        "per token (negative is better); level: `beats KN-3` when it is lower on every text, else `n-gram level`. "
+        "Word PPL: lm-eval's `wikitext` (word perplexity of the 62 test documents, rolling windows). BLiMP: mean "
         "accuracy over the 67 paradigms (chance 50%). WG Winogrande, WGe WSC273, SC StoryCloze 2016, HS HellaSwag "
         "(acc_norm), in %, ± the harness's standard error; chance is 50 / 50 / 50 / 25.",
         "",
-        "| size | variant | non-emb. params | tokens | PPL WikiText-2 | PPL C4 | PPL avg | word PPL | BLiMP | "
+        "| size | variant | non-emb. params | tokens | "
+        + " | ".join(f"{name} PPL (bpb)" for n, name in VAL_NAMES if n in sets)
+        + " | vs KN-3 | level |" + (" word PPL |" if has_word else "") + " BLiMP | "
         + " | ".join(f"{short} {s}-shot" for s in shots_seen for _, _, short in TABLE3_TASKS)
         + " | " + " | ".join(f"Avg {s}-shot" for s in shots_seen) + " |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * (5 * len(shots_seen)),
+        "|---|---|---:|---:|" + "---:|" * len(sets) + "---:|---|" + ("---:|" if has_word else "") + "---:|"
+        + "---:|" * (5 * len(shots_seen)),
     ]  # fmt: skip
+
+    def ppl_cells(r: dict) -> list[str]:
+        return [f"{fmt(r.get(f'ppl_{n}'))} ({_fmt(r.get(f'bpb_{n}'), '.3f')})" for n in sets]
+
+    for c in counts:
+        cells = ["count model", c["variant"], "-", f"{c['tokens']:,}", *ppl_cells(c),
+                 "0 (the floor)" if c is floor else "", "", *(["-"] if has_word else []),
+                 _pm(c.get("blimp"), c.get("blimp_se"))]
+        cells += ["-"] * (5 * len(shots_seen))
+        lines.append("| " + " | ".join(cells) + " |")
     for r in out:
+        vs = (f"{r['loss_c4'] - floor['loss_c4']:+.3f}" if floor and r.get("loss_c4") is not None
+              and floor.get("loss_c4") is not None else "")  # fmt: skip
         cells = [r["size"], r["variant"], f"{r['params_nonembedding'] or 0:,}", f"{r['tokens'] or 0:,}",
-                 fmt(r.get("ppl_wikitext2")), fmt(r.get("ppl_c4")), fmt(r.get("ppl_avg")),
-                 fmt(r.get("wikitext_word_ppl")), _pm(r.get("blimp"), r.get("blimp_se"))]  # fmt: skip
+                 *ppl_cells(r), vs, r.get("level", ""), *([fmt(r.get("wikitext_word_ppl"))] if has_word else []),
+                 _pm(r.get("blimp"), r.get("blimp_se"))]  # fmt: skip
         cells += [_pm(r.get(f"{short}_{s}shot"), r.get(f"{short}_{s}shot_se")) for s in shots_seen
                   for _, _, short in TABLE3_TASKS]  # fmt: skip
         cells += [_pm(r.get(f"avg_{s}shot"), None) for s in shots_seen]

@@ -36,7 +36,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
 from .config import ConfigError, RunConfig, TrainConfig
-from .data import VAL_SETS, load_tokens
+from .data import VAL_SETS, load_token_bytes, load_tokens
 from .model import Transformer
 from .utils import atomic_write_text, run_meta
 
@@ -94,23 +94,44 @@ def windows(tokens: np.ndarray, offsets: torch.Tensor, seq_len: int) -> tuple[to
     return buf[:, :-1], buf[:, 1:]
 
 
+def validation_windows(n_tokens: int, seq_len: int, max_tokens: int) -> int:
+    """Number of non-overlapping validation windows of `seq_len` from the start of a text (the protocol of
+    `evaluate`, shared by the count-model baselines of ngram.py)."""
+    return max(1, min(max_tokens, n_tokens - 1) // seq_len)
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, tokens: np.ndarray, seq_len: int, max_tokens: int, batch: int,
-             device: torch.device, autocast: Callable[[], Any]) -> float:  # fmt: skip
-    """Mean next-token loss over non-overlapping windows of `seq_len` from the start of `tokens`."""
+             device: torch.device, autocast: Callable[[], Any], skip_blocks: bool = False) -> float:  # fmt: skip
+    """Mean next-token loss over non-overlapping windows of `seq_len` from the start of `tokens`.
+
+    skip_blocks: the diagnostic "embeddings -> final norm -> head" with every transformer block skipped, which
+    shows how much of the loss the blocks remove (a model whose blocks do little is close to this loss)."""
     was_training = model.training
     model.eval()
-    n_windows = max(1, min(max_tokens, len(tokens) - 1) // seq_len)
+    n_windows = validation_windows(len(tokens), seq_len, max_tokens)
     total, count = 0.0, 0
     for start in range(0, n_windows, batch):
         offsets = torch.arange(start, min(n_windows, start + batch)) * seq_len
         x, y = windows(tokens, offsets, seq_len)
+        x, y = x.to(device), y.to(device)
         with autocast():
-            _, loss = model(x.to(device), y.to(device))
+            _, loss = model(x, y, skip_blocks=skip_blocks)
         total += float(loss) * x.numel()
         count += x.numel()
     model.train(was_training)
     return total / count
+
+
+def scored_bytes(tokens: np.ndarray, seq_len: int, max_tokens: int, token_bytes: np.ndarray) -> int:
+    """UTF-8 bytes of the targets that `evaluate` scores (the denominator of bits per byte)."""
+    n = validation_windows(len(tokens), seq_len, max_tokens) * seq_len
+    return int(token_bytes[np.asarray(tokens[1 : n + 1], dtype=np.int64)].sum())
+
+
+def bits_per_byte(loss: float, tokens: int, n_bytes: int) -> float:
+    """Mean NLL in nats per token -> bits per UTF-8 byte of the scored text."""
+    return loss * tokens / (math.log(2) * n_bytes)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -273,6 +294,9 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
 
     train_tokens = load_tokens(data_dir, "train")
     val_tokens = {name: load_tokens(data_dir, f"val_{name}") for name in VAL_SETS}
+    piece_bytes = load_token_bytes(data_dir)
+    val_bytes = {n: scored_bytes(v, t.seq_len, t.eval_tokens, piece_bytes) for n, v in val_tokens.items()}
+    val_count = {n: validation_windows(len(v), t.seq_len, t.eval_tokens) * t.seq_len for n, v in val_tokens.items()}
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
 
@@ -296,13 +320,19 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
         metrics_path.unlink(missing_ok=True)
     meta = run_meta(seed=t.seed, run_id=cfg.run_id, device=str(device), world_size=world, amp=use_amp)
 
-    def eval_all() -> dict[str, float]:
+    def eval_all(skip_blocks: bool = False) -> dict[str, float]:
         batch = max(1, t.micro_batch)
-        losses = {
-            n: evaluate(ddp_model, v, t.seq_len, t.eval_tokens, batch, device, autocast) for n, v in val_tokens.items()
-        }
-        return {**{f"val_{n}_loss": round(v, 6) for n, v in losses.items()},
-                **{f"val_{n}_ppl": round(math.exp(min(v, 50.0)), 4) for n, v in losses.items()}}  # fmt: skip
+        losses = {n: evaluate(ddp_model, v, t.seq_len, t.eval_tokens, batch, device, autocast)
+                  for n, v in val_tokens.items()}  # fmt: skip
+        out = {}
+        for n, v in losses.items():
+            out.update({f"val_{n}_loss": round(v, 6), f"val_{n}_ppl": round(math.exp(min(v, 50.0)), 4),
+                        f"val_{n}_bpb": round(bits_per_byte(v, val_count[n], val_bytes[n]), 6)})  # fmt: skip
+        if skip_blocks:  # final evaluation only: the loss with every block skipped
+            for n, v in val_tokens.items():
+                skip = evaluate(ddp_model, v, t.seq_len, t.eval_tokens, batch, device, autocast, skip_blocks=True)
+                out[f"val_{n}_skip_loss"] = round(skip, 6)
+        return out
 
     bar = None
     if progress and rank == 0:
@@ -387,7 +417,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
     if status == "diverged":
         summary["diverged_at_step"] = diverged_at
     else:
-        summary.update(eval_all())
+        summary.update(eval_all(skip_blocks=True))
     weights, _ = full_state(model, optimizer)
     if rank == 0:
         save_model_dir(out / "model", weights, cfg, {**meta, "summary": summary})

@@ -33,8 +33,9 @@ def token_dir(tmp_path: Path) -> Path:
     base = np.tile(np.arange(64, dtype=np.uint16), 2000)
     noise = rng.integers(0, 512, base.size).astype(np.uint16)
     tokens = np.where(rng.random(base.size) < 0.1, noise, base).astype(np.uint16)
-    for name in ("train", "val_wikitext2", "val_c4"):
+    for name in ("train", "val_wikitext2", "val_c4", "val_indomain"):
         tokens.tofile(tmp_path / f"{name}.bin")
+    np.save(tmp_path / "token_bytes.npy", np.full(512, 3, dtype=np.int64))  # every piece stands for 3 bytes
     return tmp_path
 
 

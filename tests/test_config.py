@@ -122,3 +122,24 @@ def test_run_id_follows_content():
 def test_unknown_profile():
     with pytest.raises(ConfigError, match="available"):
         load_profile("nope")
+
+
+def test_pilot_runs_and_one_lr_per_variant_across_widths():
+    from bitnet_repro.config import STAGE2_RATIO, pilot_runs
+
+    profile = load_profile("cpu")
+    pilots = pilot_runs(profile)
+    assert pilots and len({r.run_id for r in pilots}) == len(pilots)
+    assert all(r.name.startswith(f"pilot-{profile['pilots']['size']}-") for r in pilots)
+    for r in pilots:
+        if r.train.schedule == "two_stage":
+            assert r.train.lr_stage2 == pytest.approx(r.train.lr * STAGE2_RATIO, rel=1e-5)
+    b1_recipe = [r for r in pilots if "bitnet_b1recipe" in r.name]
+    assert b1_recipe and all(r.variant == "fp16" and r.train.schedule == "polynomial" for r in b1_recipe)
+    ladder = runs_from_profile(profile)
+    for variant in ("fp16", "bitnet_b1", "bitnet_b158"):
+        assert len({r.train.lr for r in ladder if r.variant == variant}) == 1  # LR not coupled to width
+    b158 = next(r for r in ladder if r.variant == "bitnet_b158")
+    assert b158.train.lr_stage2 == pytest.approx(b158.train.lr * STAGE2_RATIO, rel=1e-5)
+    wide = next(r for r in ladder if r.size == "cpu-xs-2x")
+    assert wide.model.d_model == 2 * SIZES["cpu-xs"]["d_model"] and wide.variant == "bitnet_b158"

@@ -66,9 +66,10 @@ def test_prepare_real_data_and_cache(tmp_path, monkeypatch):
     cfg = DataConfig(vocab_size=512, tokenizer_sample_chars=200_000, corpus=("brown",), c4_val_docs=20)
     out = prepare(cfg, tmp_path)
     info = json.loads((out / "data.json").read_text())
-    assert info["train_documents"] == 500 and info["tokens"]["train"] > 100_000
+    n_docs = info["train_documents"]  # the 500 Brown documents minus the in-domain validation split (2%)
+    assert 480 <= n_docs < 500 and info["tokens"]["train"] > 100_000 and info["tokens"]["val_indomain"] > 0
     train = np.fromfile(out / "train.bin", dtype=np.uint16)
-    assert train.max() < 512 and (train == 2).sum() == 500  # one EOS per document
+    assert train.max() < 512 and (train == 2).sum() == n_docs  # one EOS per document
     mtime = (out / "train.bin").stat().st_mtime_ns
     prepare(cfg, tmp_path)  # cached by content hash: nothing rebuilt
     assert (out / "train.bin").stat().st_mtime_ns == mtime
@@ -89,3 +90,31 @@ def test_corrupt_copy_of_real_data_is_caught(tmp_path, monkeypatch):
 def test_vocab_too_small_for_the_corpus(tmp_path):
     with pytest.raises(DataError, match="could not train with data.vocab_size=270"):
         prepare(DataConfig(vocab_size=270, tokenizer_sample_chars=100_000, corpus=("brown",)), tmp_path)
+
+
+def test_indomain_split_is_fixed_disjoint_and_proportional():
+    from bitnet_repro.data import split_indomain
+
+    docs = [f"story {i}" for i in range(2000)] + [f"article {i}" for i in range(2000)]
+    kept, held = split_indomain(docs, 0.05)
+    assert not set(kept) & set(held) and len(kept) + len(held) == len(docs)
+    assert 0.03 < len(held) / len(docs) < 0.07
+    assert 0.3 < sum(d.startswith("story") for d in held) / len(held) < 0.7  # every source contributes
+    assert split_indomain(list(reversed(docs)), 0.05)[1] == list(reversed(held))  # independent of order
+
+
+@needs_data
+def test_token_bytes_count_utf8_bytes(tmp_path):
+    import sentencepiece as spm
+
+    from bitnet_repro.data import token_bytes
+
+    cfg = DataConfig(vocab_size=512, tokenizer_sample_chars=200_000, corpus=("brown",), c4_val_docs=20)
+    out = prepare(cfg, tmp_path)
+    sp = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
+    table = token_bytes(sp)
+    np.testing.assert_array_equal(np.load(out / "token_bytes.npy"), table)
+    text = "The jury said it did find that caf\u00e9s were \u201cwell run\u201d."
+    ids = sp.encode(text)
+    assert table[ids].sum() == len((" " + text).encode("utf-8"))  # SentencePiece's dummy prefix is one space
+    assert table[sp.eos_id()] == 0

@@ -168,6 +168,10 @@ def test_token_perplexity_reports_both_sets_and_their_average(checkpoint):
     res = token_perplexity(SuiteLM(pretrained=str(checkpoint)), max_tokens=768)
     assert res["window"] == 256 and res["wikitext2"]["tokens"] == 768
     assert math.isclose(res["avg_ppl"], (res["wikitext2"]["ppl"] + res["c4"]["ppl"]) / 2)
+    for name in ("wikitext2", "c4", "indomain"):  # bits per byte: the same NLL over the UTF-8 bytes scored
+        r = res[name]
+        assert 1.5 < r["bytes"] / r["tokens"] < 8
+        assert math.isclose(r["bpb"], r["nll"] * r["tokens"] / (math.log(2) * r["bytes"]))
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -163,3 +163,32 @@ def test_two_gloo_processes_match_one_process(token_dir, tmp_path, parallel):
     assert sorted(w1) == sorted(w2)
     for k in w1:
         torch.testing.assert_close(w1[k], w2[k], rtol=1e-4, atol=1e-5)
+
+
+def test_summary_has_bits_per_byte_and_the_block_skip_diagnostic(token_dir, tmp_path):
+    summary = train(_run("fp16"), token_dir, tmp_path / "run", progress=False)
+    for name in ("c4", "wikitext2", "indomain"):
+        loss = summary[f"val_{name}_loss"]
+        # the fixture says every piece stands for 3 bytes: bpb = nats per token / (ln 2 * 3)
+        assert summary[f"val_{name}_bpb"] == pytest.approx(loss / (math.log(2) * 3), rel=1e-4)
+        assert summary[f"val_{name}_skip_loss"] > loss  # the blocks do some work even after 8 steps
+
+
+def test_skip_blocks_is_embedding_norm_head():
+    from bitnet_repro.model import Transformer
+
+    model = Transformer(_run("bitnet_b158").model)
+    x = torch.randint(0, 512, (2, 16))
+    logits, _ = model(x, skip_blocks=True)
+    torch.testing.assert_close(logits, model.lm_head(model.norm(model.embed_tokens(x))), rtol=0, atol=0)
+
+
+def test_validation_bytes_count_the_scored_targets():
+    import numpy as np
+
+    from bitnet_repro.train import scored_bytes, validation_windows
+
+    tokens = np.arange(23) % 5
+    piece_bytes = np.array([0, 1, 2, 3, 4])
+    assert validation_windows(len(tokens), 5, 12) == 2  # two windows of 5 within the first 12 tokens
+    assert scored_bytes(tokens, 5, 12, piece_bytes) == sum(piece_bytes[tokens[1:11]])

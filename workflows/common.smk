@@ -7,16 +7,17 @@ import yaml
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
-from bitnet_repro.config import profile_data, runs_from_profile  # noqa: E402
+from bitnet_repro.config import pilot_runs, profile_data, runs_from_profile  # noqa: E402
 from bitnet_repro.data import cache_key  # noqa: E402
 
 PROFILE = config.get("profile", "cpu")
-PROFILES, RUNS, DATA_KEYS = {}, {}, {}
+PROFILES, RUNS, PILOTS, DATA_KEYS = {}, {}, {}, {}
 for _path in sorted(Path(workflow.basedir, "workflows", "profiles").glob("*.yaml")):
     _profile = yaml.safe_load(_path.read_text())
     validate(_profile, "schemas/profile.schema.yaml")
     PROFILES[_profile["name"]] = _profile
     RUNS[_profile["name"]] = {r.run_id: r for r in runs_from_profile(_profile)}
+    PILOTS[_profile["name"]] = {r.run_id: r for r in pilot_runs(_profile)}
     DATA_KEYS[_profile["name"]] = cache_key(profile_data(_profile))
 if PROFILE not in PROFILES:
     raise ValueError(f"profile={PROFILE!r} is not one of {sorted(PROFILES)} (workflows/profiles/*.yaml)")
@@ -34,13 +35,38 @@ def summaries(profile):
     return [f"results/{profile}/runs/{rid}/summary.json" for rid in RUNS[profile]]
 
 
+def train_priority(profile, run_id):
+    """Longest training jobs first (their step cost grows with the weights of blocks and head, BitNet ~10% more),
+    so that two cores finish the ladder together instead of waiting on one large model at the end."""
+    m = any_run(profile, run_id).model
+    cost = (m.n_params_nonembedding + m.d_model * m.vocab_size) * (1.1 if m.is_bitnet else 1.0)
+    return int(cost // 1000)
+
+
+def ngram_blimp_flag(profile):
+    """BLiMP for the count models, with the profile's BLiMP limit, when the profile evaluates BLiMP."""
+    for suite in eval_suites(profile).values():
+        if "blimp" in suite.get("tasks", []):
+            return f"--blimp-limit {suite.get('limit', 1000)}"
+    return ""
+
+
+def pilot_summaries(profile):
+    return [f"results/{profile}/runs/{rid}/summary.json" for rid in PILOTS[profile]]
+
+
+def any_run(profile, run_id):
+    """A run of the profile's ladder or of its LR pilots."""
+    return RUNS[profile].get(run_id) or PILOTS[profile][run_id]
+
+
 def bench_setting(profile, key, default):
     return PROFILES[profile].get("bench", {}).get(key, default)
 
 
 def gpus_per_run(profile, run_id):
     """GPUs a training job asks for: the profile's `gpus_per_run` on CUDA profiles, none on CPU ones."""
-    if RUNS[profile][run_id].train.device != "cuda":
+    if any_run(profile, run_id).train.device != "cuda":
         return 0
     return PROFILES[profile].get("gpus_per_run", 1)
 

@@ -41,7 +41,8 @@ rule eval_pretrained:
 
 rule eval_table:
     input:
-        lambda wc: eval_files(wc.profile),
+        results=lambda wc: eval_files(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/eval.csv",
         md="results/{profile}/tables/eval.md",
@@ -51,8 +52,8 @@ rule eval_table:
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro eval-report {input} --profile {wildcards.profile} --out-csv {output.csv} "
-        "--out-md {output.md} --out-long {output.long} > {log} 2>&1"
+        "python -m bitnet_repro eval-report {input.results} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--out-csv {output.csv} --out-md {output.md} --out-long {output.long} > {log} 2>&1"
 
 
 rule pretrained_table:

@@ -22,7 +22,7 @@ rule run_config:
     output:
         "results/{profile}/runs/{run_id}/config.json",
     params:
-        name=lambda wc: RUNS[wc.profile][wc.run_id].name,
+        name=lambda wc: any_run(wc.profile, wc.run_id).name,
     log:
         "results/{profile}/logs/config-{run_id}.log",
     conda:
@@ -47,6 +47,7 @@ rule train_model:
     benchmark:
         "results/{profile}/benchmarks/train-{run_id}.tsv"
     threads: 1
+    priority: lambda wc: train_priority(wc.profile, wc.run_id)
     resources:
         gpu=lambda wc: gpus_per_run(wc.profile, wc.run_id),
     conda:
@@ -56,9 +57,33 @@ rule train_model:
         "--threads {threads} > {log} 2>&1"
 
 
+rule ngram_baselines:
+    # Interpolated Kneser-Ney unigram, bigram and trigram on the profile's training tokens, scored with the
+    # training run's validation protocol: the floor every model-quality table is read against.
+    input:
+        data=lambda wc: f"{data_dir(wc.profile)}/data.json",
+    output:
+        "results/{profile}/baselines/ngram.json",
+    params:
+        data=lambda wc: data_dir(wc.profile),
+        seq_len=lambda wc: next(iter(RUNS[wc.profile].values())).train.seq_len,
+        eval_tokens=lambda wc: next(iter(RUNS[wc.profile].values())).train.eval_tokens,
+        blimp=lambda wc: ngram_blimp_flag(wc.profile),
+    log:
+        "results/{profile}/logs/ngram_baselines.log",
+    benchmark:
+        "results/{profile}/benchmarks/ngram_baselines.tsv"
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro ngram --data {params.data} --seq-len {params.seq_len} "
+        "--eval-tokens {params.eval_tokens} {params.blimp} --profile {wildcards.profile} --out {output} > {log} 2>&1"
+
+
 rule training_table:
     input:
-        lambda wc: summaries(wc.profile),
+        summaries=lambda wc: summaries(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/training.csv",
         md="results/{profile}/tables/training.md",
@@ -67,7 +92,24 @@ rule training_table:
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro report {input} --profile {wildcards.profile} "
+        "python -m bitnet_repro report {input.summaries} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule pilot_table:
+    # The learning-rate pilots of the profile (its `pilots` section): `snakemake pilots`.
+    input:
+        summaries=lambda wc: pilot_summaries(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
+    output:
+        csv="results/{profile}/tables/pilots.csv",
+        md="results/{profile}/tables/pilots.md",
+    log:
+        "results/{profile}/logs/pilot_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro pilot-report {input.summaries} --ngram {input.ngram} --profile {wildcards.profile} "
         "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 
@@ -80,6 +122,8 @@ rule bench_train_step:
         size=lambda wc: bench_setting(wc.profile, "size", "cpu-l"),
         steps=lambda wc: bench_setting(wc.profile, "steps", 10),
         repeats=lambda wc: bench_setting(wc.profile, "repeats", 5),
+        # the ladder's own threads per model (train.threads), else every core
+        threads=lambda wc, threads: PROFILES[wc.profile].get("train", {}).get("threads") or threads,
     log:
         "results/{profile}/logs/bench_train_step.log",
     benchmark:
@@ -89,24 +133,25 @@ rule bench_train_step:
         "../environment.yml"
     shell:
         "python -m bitnet_repro bench --profile {wildcards.profile} --size {params.size} --steps {params.steps} "
-        "--repeats {params.repeats} --threads {threads} --out {output} > {log} 2>&1"
+        "--repeats {params.repeats} --threads {params.threads} --out {output} > {log} 2>&1"
 
 
 rule training_figure:
     input:
-        lambda wc: summaries(wc.profile),
+        summaries=lambda wc: summaries(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
     output:
         png="results/{profile}/figures/training_curves.png",
         pdf="results/{profile}/figures/training_curves.pdf",
         caption="results/{profile}/figures/training_curves.md",
     params:
-        runs=lambda wc, input: " ".join(os.path.dirname(p) for p in input),
+        runs=lambda wc, input: " ".join(os.path.dirname(p) for p in input.summaries),
     log:
         "results/{profile}/logs/training_figure.log",
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro plot {params.runs} --profile {wildcards.profile} "
+        "python -m bitnet_repro plot {params.runs} --ngram {input.ngram} --profile {wildcards.profile} "
         "--out results/{wildcards.profile}/figures/training_curves > {log} 2>&1"
 
 
@@ -119,13 +164,15 @@ rule check_resume:
     params:
         run=lambda wc: check_resume_run(wc.profile),
         data=lambda wc: data_dir(wc.profile),
+        steps=lambda wc: f"--steps {PROFILES[wc.profile]['check_resume_steps']}"
+        if "check_resume_steps" in PROFILES[wc.profile] else "",
     log:
         "results/{profile}/logs/check_resume.log",
     conda:
         "../environment.yml"
     shell:
         "python -m bitnet_repro check-resume --profile {wildcards.profile} --run {params.run} --data {params.data} "
-        "--work results/{wildcards.profile}/checks/resume-work --out {output} > {log} 2>&1"
+        "--work results/{wildcards.profile}/checks/resume-work {params.steps} --out {output} > {log} 2>&1"
 
 
 rule bench_train_step_cuda:
