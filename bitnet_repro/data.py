@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import lzma
+import math
 import os
 import random
 import re
@@ -282,6 +283,11 @@ def token_bytes(sp) -> np.ndarray:
             continue
         out[i] = 1 if sp.is_byte(i) else len(sp.id_to_piece(i).replace("\u2581", " ").encode("utf-8"))
     return out
+
+
+def bits_per_byte(loss: float, tokens: int, n_bytes: int) -> float:
+    """Mean NLL in nats per token over `tokens` targets -> bits per UTF-8 byte of the scored text."""
+    return loss * tokens / (math.log(2) * n_bytes)
 
 
 def prepare(cfg: DataConfig, out_dir: Path) -> Path:

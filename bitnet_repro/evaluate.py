@@ -155,6 +155,8 @@ def token_perplexity(lm, data_dir: str | Path | None = None, window: int | None 
                      max_tokens: int | None = None) -> dict[str, Any]:  # fmt: skip
     """Token perplexity and bits per byte of each validation text (bytes: UTF-8 bytes of the scored tokens,
     decoded by the model's own tokenizer, so tokenizers of any size compare)."""
+    from .data import bits_per_byte
+
     window = min(lm.max_length, window or PPL_WINDOW)
     out: dict[str, Any] = {"window": window, "protocol": "non-overlapping windows, remainder dropped"}
     for name, text in ppl_texts(lm, data_dir).items():
@@ -164,7 +166,7 @@ def token_perplexity(lm, data_dir: str | Path | None = None, window: int | None 
         nll, n = token_nll(lm, ids, window)
         n_bytes = len(lm.tok_decode(ids[1 : n + 1]).encode("utf-8"))
         out[name] = {"ppl": math.exp(nll), "nll": nll, "tokens": n, "bytes": n_bytes,
-                     "bpb": nll * n / (math.log(2) * n_bytes)}  # fmt: skip
+                     "bpb": bits_per_byte(nll, n, n_bytes)}  # fmt: skip
     out["avg_ppl"] = (out["wikitext2"]["ppl"] + out["c4"]["ppl"]) / 2
     return out
 

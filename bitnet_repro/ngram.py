@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import VAL_SETS, load_token_bytes, load_tokens
+from .data import VAL_SETS, bits_per_byte, load_token_bytes, load_tokens
 from .utils import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -129,28 +129,25 @@ class KneserNey:
             p = np.where(usable, higher, p)
         return p
 
+    def stream_prob(self, t: np.ndarray, pos: np.ndarray, ctx_len: np.ndarray) -> np.ndarray:
+        """P(t[pos + 1] | the ctx_len tokens ending at t[pos]) for every position of `pos`."""
+        return self.prob(_contexts(t, pos, self.order - 1), t[pos + 1], ctx_len=ctx_len)
+
     def score_windows(self, tokens: np.ndarray, seq_len: int, max_tokens: int) -> tuple[float, int, np.ndarray]:
         """(mean NLL in nats, number of targets, target ids) over the validation windows of `train.evaluate`."""
         from .train import validation_windows
 
         t = np.asarray(tokens, dtype=np.int64)
-        n_win = validation_windows(len(t), seq_len, max_tokens)
-        pos = np.arange(n_win * seq_len)  # index of each input token; the target is pos + 1
-        within = pos % seq_len  # tokens of its own window before the target: within + 1
-        h = self.order - 1
-        context = _contexts(t, pos, h)
-        target = t[pos + 1]
-        p = self.prob(context, target, ctx_len=within + 1)
-        return float(-np.log(p).mean()), len(target), target
+        pos = np.arange(validation_windows(len(t), seq_len, max_tokens) * seq_len)  # the target is pos + 1
+        p = self.stream_prob(t, pos, ctx_len=pos % seq_len + 1)  # only the tokens of its own window
+        return float(-np.log(p).mean()), len(pos), t[pos + 1]
 
 
 def sequence_logprob(lm: KneserNey, ids: list[int], n_context: int) -> float:
     """log P(ids[n_context:] | ids[:n_context]) in nats, each token conditioned on the tokens before it."""
     t = np.asarray(ids, dtype=np.int64)
     pos = np.arange(n_context - 1, len(t) - 1)
-    h = lm.order - 1
-    context = _contexts(t, pos, h)
-    return float(np.log(lm.prob(context, t[pos + 1], ctx_len=pos + 1)).sum())
+    return float(np.log(lm.stream_prob(t, pos, ctx_len=pos + 1)).sum())
 
 
 def blimp_pairs(limit: int | None, data_dir: str | None = None) -> list[tuple[str, str]]:
@@ -184,8 +181,6 @@ def fit_and_score(data_dir: Path, orders: list[int], seq_len: int, eval_tokens: 
     with `blimp_limit`, also BLiMP (that many pairs per paradigm)."""
     import sentencepiece as spm
 
-    from .train import bits_per_byte
-
     train = load_tokens(data_dir, "train")
     piece_bytes = load_token_bytes(data_dir)
     vocab = len(piece_bytes)
@@ -195,13 +190,13 @@ def fit_and_score(data_dir: Path, orders: list[int], seq_len: int, eval_tokens: 
                               "(Chen & Goodman 1999), one discount per order, numpy", "models": {}}  # fmt: skip
     sp = spm.SentencePieceProcessor(model_file=str(data_dir / "tokenizer.model"))
     pairs = blimp_pairs(blimp_limit) if blimp_limit else []
+    val = {name: load_tokens(data_dir, f"val_{name}") for name in VAL_SETS}
     for order in orders:
         lm = KneserNey(train, order, vocab)
         entry: dict[str, Any] = {"discounts": {k: round(v.discount, 4) for k, v in lm.levels.items()}}
-        for name in VAL_SETS:
-            val = load_tokens(data_dir, f"val_{name}")
-            for protocol, cap in (("train", eval_tokens), ("whole", len(val))):
-                nll, n, targets = lm.score_windows(val, seq_len, cap)
+        for name, tokens in val.items():
+            for protocol, cap in (("train", eval_tokens), ("whole", len(tokens))):
+                nll, n, targets = lm.score_windows(tokens, seq_len, cap)
                 n_bytes = int(piece_bytes[targets].sum())
                 entry[f"{name}_{protocol}"] = {"loss": round(nll, 6), "ppl": round(math.exp(nll), 4),
                                                "bpb": round(bits_per_byte(nll, n, n_bytes), 6), "tokens": n,

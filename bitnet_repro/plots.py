@@ -30,6 +30,13 @@ def _save(fig, out: Path) -> None:
     plt.close(fig)
 
 
+def _widened(size: str) -> bool:
+    """A widened preset (`cpu-xs-2x`): drawn as its own point, off its variant's size line."""
+    from .report import fp16_reference
+
+    return fp16_reference(size) != size
+
+
 def _ngram_loss(ngram: dict | None, metric: str, protocol: str = "train") -> float | None:
     """The Kneser-Ney trigram's loss on the set of `metric` (val_<set>_loss), from ngram.json."""
     if not ngram or "kn3" not in ngram.get("models", {}):
@@ -64,11 +71,11 @@ def training_curves(run_dirs: list[Path], out: Path, profile: str, ngram: dict |
     metric = "val_c4_loss" if all("val_c4_loss" in s for s, _ in runs) else "val_wikitext2_loss"
     for variant, (label, ls) in STYLE.items():
         pts = sorted((s["params_nonembedding"], s[metric]) for s, _ in runs if s["variant"] == variant
-                     and s["status"] == "completed" and not s["size"].endswith("-2x"))  # fmt: skip
+                     and s["status"] == "completed" and not _widened(s["size"]))  # fmt: skip
         if pts:
             line = ax_ppl.plot(*zip(*pts), ls=ls, marker="o", label=label)[0]
             wide = [(s["params_nonembedding"], s[metric]) for s, _ in runs if s["variant"] == variant
-                    and s["status"] == "completed" and s["size"].endswith("-2x")]  # fmt: skip
+                    and s["status"] == "completed" and _widened(s["size"])]  # fmt: skip
             for x, y in wide:
                 ax_ppl.plot([x], [y], marker="*", ms=12, ls="", color=line.get_color(), label=f"{label}, 2x width")
     floor = _ngram_loss(ngram, metric)
@@ -108,7 +115,7 @@ def eval_scaling(table_csv: Path, out: Path, profile: str) -> None:
     bpb = "bpb_c4" if any(r.get("bpb_c4") for r in rows) else None
     for variant, (label, ls) in STYLE.items():
         mine = sorted((int(r["params_nonembedding"]), r) for r in rows if r["variant"] == variant
-                      and not r["size"].endswith("-2x"))  # fmt: skip
+                      and not _widened(r["size"]))  # fmt: skip
         if not mine:
             continue
         x = [p for p, _ in mine]

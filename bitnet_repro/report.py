@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 from .utils import atomic_write_text, write_csv
@@ -47,12 +46,15 @@ def ngram_rows(ngram: dict | None, protocol: str = "train") -> list[dict]:
     return rows
 
 
-def floor_label(row: dict, floor: dict | None, sets: list[str]) -> str:
-    """Where a model stands against the trigram: 'beats KN-3' (every set lower), else 'n-gram level'."""
+def floor_label(row: dict, floor: dict | None, sets: list[str], key: str = "val_{}_loss") -> str:
+    """Where a model stands against the trigram: 'beats KN-3' (lower loss on every set), else 'n-gram level';
+    empty when either loss is missing. `key` names a set's loss column (`val_c4_loss`, `loss_c4`)."""
     if not floor or row.get("status", "completed") != "completed":
         return ""
-    deltas = [row.get(f"val_{n}_loss", math.inf) - floor.get(f"val_{n}_loss", -math.inf) for n in sets]
-    return "beats KN-3" if all(d < 0 for d in deltas) else "n-gram level"
+    pairs = [(row.get(key.format(n)), floor.get(key.format(n))) for n in sets]
+    if any(a is None or b is None for a, b in pairs):
+        return ""
+    return "beats KN-3" if all(a < b for a, b in pairs) else "n-gram level"
 
 
 def training_report(summaries: list[Path], out_csv: Path, out_md: Path, profile: str,
@@ -266,8 +268,7 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
     floor = next((c for c in counts if c["order"] == NGRAM_ORDER), None)
     sets = [n for n, _ in VAL_NAMES if any(f"loss_{n}" in r for r in out)]
     for r in out:
-        if floor and all(r.get(f"loss_{n}") is not None and floor.get(f"loss_{n}") is not None for n in sets):
-            r["level"] = ("beats KN-3" if all(r[f"loss_{n}"] < floor[f"loss_{n}"] for n in sets) else "n-gram level")
+        r["level"] = floor_label(r, floor, sets, key="loss_{}")
     cols = ["size", "variant", "params_nonembedding", "tokens",
             *[f"{m}_{n}" for n, _ in VAL_NAMES for m in ("ppl", "loss", "bpb")], "ppl_avg", "ppl_window", "level",
             "wikitext_word_ppl", "blimp", "blimp_se", "blimp_n"]  # fmt: skip

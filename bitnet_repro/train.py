@@ -36,7 +36,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
 from .config import ConfigError, RunConfig, TrainConfig
-from .data import VAL_SETS, load_token_bytes, load_tokens
+from .data import VAL_SETS, bits_per_byte, load_token_bytes, load_tokens
 from .model import Transformer
 from .utils import atomic_write_text, run_meta
 
@@ -127,11 +127,6 @@ def scored_bytes(tokens: np.ndarray, seq_len: int, max_tokens: int, token_bytes:
     """UTF-8 bytes of the targets that `evaluate` scores (the denominator of bits per byte)."""
     n = validation_windows(len(tokens), seq_len, max_tokens) * seq_len
     return int(token_bytes[np.asarray(tokens[1 : n + 1], dtype=np.int64)].sum())
-
-
-def bits_per_byte(loss: float, tokens: int, n_bytes: int) -> float:
-    """Mean NLL in nats per token -> bits per UTF-8 byte of the scored text."""
-    return loss * tokens / (math.log(2) * n_bytes)
 
 
 # ------------------------------------------------------------------------------------------------------
