@@ -1,9 +1,14 @@
 # bitnet-repro: one DAG for every scale. Pick a profile with `--config profile=<smoke|cpu|paper>`
 # (default: cpu). Targets: smoke, train, bench, eval, pretrained, table1..table4, table6, table7, figure3,
-# figure7, figure8, pack, all. See README.
+# figure7, figure8, pack, all, and report_all for the report (README "Report"). See README.
 from snakemake.utils import min_version
 
 min_version("8.0")
+
+
+# Snakemake's HTML report: `snakemake --report results/<profile>/report.html --config profile=<profile> --cores 1`
+# (the default job's tables and figures) or `snakemake report_all --report ...` (every one on disk). README "Report".
+report: "workflows/report/workflow.rst"
 
 
 include: "workflows/common.smk"
@@ -44,6 +49,14 @@ rule paper_tables:
         f"results/{PROFILE}/tables/table4_cost.md",
         f"results/{PROFILE}/figures/figure8.png",
         f"results/{PROFILE}/tables/table7.md",
+
+
+rule report_all:
+    # Every table and figure of the profile that is on disk (report_results in workflows/common.smk), as the
+    # targets of the full report: snakemake report_all --report results/<profile>/report.html --config
+    # profile=<profile> --cores 1. Files not made yet are left out, not built.
+    input:
+        report_results(PROFILE),
 
 
 rule train:

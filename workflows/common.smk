@@ -283,3 +283,27 @@ def table7_files(profile):
 
 def table7_size(profile):
     return cost_section(profile).get("table7", {}).get("size", "700M")
+
+
+# Snakemake's report (`snakemake --report`, README "Report"): every table and figure is wrapped in report() with
+# a caption from workflows/report/ and one category per section of the paper.
+REPORT_TRAINING = "Training"
+REPORT_PILOTS = "Pilots and count models"
+REPORT_EVAL = "Evaluation"
+REPORT_PTQ = "PTQ baselines (Table 3, Figure 7)"
+REPORT_COST = "Inference cost (Table 4, Figure 8, Table 7)"
+REPORT_ENERGY = "Energy (Tables 1 and 2, Figure 3)"
+
+
+def report_results(profile):
+    """Every file of the profile that is wrapped in report() and is on disk, as the inputs of `report_all` (the
+    target of a report of everything made so far). A file that is not there is left out, never built."""
+    t, f = f"results/{profile}/tables", f"results/{profile}/figures"
+    files = [f"results/{profile}/baselines/ngram.json", f"{t}/pilots.md",
+             f"{t}/training.md", f"{f}/training_curves.png",
+             f"{t}/eval.md", f"{f}/eval_scaling.png", f"{t}/tasks.md", f"{t}/pretrained.md", f"{t}/table6.md",
+             f"{t}/table3.md", *ptq_pretrained_tables(profile), f"{t}/ptq_sizes.md", f"{f}/figure7.png",
+             f"{t}/table4_cost.md", f"{f}/figure8.png", f"{t}/table4_cost_large.md", f"{f}/figure8_large.png",
+             f"{t}/table7.md", f"{t}/packed.md",
+             "results/energy/table1.md", "results/energy/table2.md", "results/energy/figure3.png"]
+    return [p for p in files if Path(p).exists()]

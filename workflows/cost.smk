@@ -49,7 +49,7 @@ rule cost_table:
         eval="results/{profile}/tables/eval.csv",
     output:
         csv="results/{profile}/tables/table4_cost.csv",
-        md="results/{profile}/tables/table4_cost.md",
+        md=report("results/{profile}/tables/table4_cost.md", caption="report/table4_cost.rst", category=REPORT_COST),
     params:
         paper=PAPER_DIR,
     log:
@@ -65,7 +65,7 @@ rule figure8_plot:
     input:
         lambda wc: cost_files(wc.profile),
     output:
-        png="results/{profile}/figures/figure8.png",
+        png=report("results/{profile}/figures/figure8.png", caption="report/figure8.rst", category=REPORT_COST),
         pdf="results/{profile}/figures/figure8.pdf",
         md="results/{profile}/figures/figure8.md",
     params:
@@ -123,7 +123,7 @@ rule table7_report:
         lambda wc: table7_files(wc.profile),
     output:
         csv="results/{profile}/tables/table7.csv",
-        md="results/{profile}/tables/table7.md",
+        md=report("results/{profile}/tables/table7.md", caption="report/table7.rst", category=REPORT_COST),
     params:
         paper=PAPER_DIR,
     log:
@@ -142,8 +142,10 @@ rule cost_table_large:
         eval="results/{profile}/tables/eval.csv",
     output:
         csv="results/{profile}/tables/table4_cost_large.csv",
-        md="results/{profile}/tables/table4_cost_large.md",
-        png="results/{profile}/figures/figure8_large.png",
+        md=report("results/{profile}/tables/table4_cost_large.md", caption="report/table4_cost_large.rst",
+                  category=REPORT_COST),
+        png=report("results/{profile}/figures/figure8_large.png", caption="report/figure8_large.rst",
+                   category=REPORT_COST),
     params:
         paper=PAPER_DIR,
     log:

@@ -45,7 +45,7 @@ rule eval_table:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/eval.csv",
-        md="results/{profile}/tables/eval.md",
+        md=report("results/{profile}/tables/eval.md", caption="report/eval.rst", category=REPORT_EVAL),
         long="results/{profile}/tables/eval_long.csv",
     log:
         "results/{profile}/logs/eval_table.log",
@@ -61,7 +61,7 @@ rule pretrained_table:
         lambda wc: pretrained_files(wc.profile),
     output:
         csv="results/{profile}/tables/pretrained.csv",
-        md="results/{profile}/tables/pretrained.md",
+        md=report("results/{profile}/tables/pretrained.md", caption="report/pretrained.rst", category=REPORT_EVAL),
     log:
         "results/{profile}/logs/pretrained_table.log",
     conda:
@@ -75,7 +75,8 @@ rule eval_figure:
     input:
         "results/{profile}/tables/eval.csv",
     output:
-        png="results/{profile}/figures/eval_scaling.png",
+        png=report("results/{profile}/figures/eval_scaling.png", caption="report/eval_scaling.rst",
+                   category=REPORT_EVAL),
         pdf="results/{profile}/figures/eval_scaling.pdf",
         caption="results/{profile}/figures/eval_scaling.md",
     log:
@@ -115,7 +116,7 @@ rule bench_eval:
 rule task_table:
     # Every local task loads offline, with its item count against the canonical split size.
     output:
-        md="results/{profile}/tables/tasks.md",
+        md=report("results/{profile}/tables/tasks.md", caption="report/tasks.rst", category=REPORT_EVAL),
         json="results/{profile}/tables/tasks.json",
     log:
         "results/{profile}/logs/task_table.log",
@@ -149,10 +150,10 @@ rule check_hf_parity:
 rule energy_tables:
     # Tables 1 and 2 (Sec. 2.3): the arithmetic-energy model; the paper's printed cells beside ours.
     output:
-        "results/energy/table1.csv",
-        "results/energy/table1.md",
-        "results/energy/table2.csv",
-        "results/energy/table2.md",
+        table1_csv="results/energy/table1.csv",
+        table1_md=report("results/energy/table1.md", caption="report/table1.rst", category=REPORT_ENERGY),
+        table2_csv="results/energy/table2.csv",
+        table2_md=report("results/energy/table2.md", caption="report/table2.rst", category=REPORT_ENERGY),
     params:
         paper=PAPER_TABLE2,
     log:
@@ -166,10 +167,10 @@ rule energy_tables:
 rule energy_figure3:
     # Figure 3: matmul energy at 7nm across the sizes of Table 10, FP16 Transformer vs BitNet.
     output:
-        "results/energy/figure3.csv",
-        "results/energy/figure3.png",
-        "results/energy/figure3.pdf",
-        "results/energy/figure3.md",
+        csv="results/energy/figure3.csv",
+        png=report("results/energy/figure3.png", caption="report/figure3.rst", category=REPORT_ENERGY),
+        pdf="results/energy/figure3.pdf",
+        caption="results/energy/figure3.md",
     log:
         "results/energy/logs/energy_figure3.log",
     conda:
@@ -204,7 +205,7 @@ rule table6_report:
         lambda wc: table6_files(wc.profile),
     output:
         csv="results/{profile}/tables/table6.csv",
-        md="results/{profile}/tables/table6.md",
+        md=report("results/{profile}/tables/table6.md", caption="report/table6.rst", category=REPORT_EVAL),
     params:
         paper=PAPER_TABLE6,
     log:

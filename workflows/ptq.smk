@@ -55,7 +55,7 @@ rule table3_report:
         lambda wc: table3_files(wc.profile),
     output:
         csv="results/{profile}/tables/table3.csv",
-        md="results/{profile}/tables/table3.md",
+        md=report("results/{profile}/tables/table3.md", caption="report/table3.rst", category=REPORT_PTQ),
     params:
         paper=PAPER_TABLE3,
     log:
@@ -72,7 +72,8 @@ rule table3_pretrained_report:
         lambda wc: ptq_pretrained_files(wc.profile, wc.model),
     output:
         csv="results/{profile}/tables/table3_{model}.csv",
-        md="results/{profile}/tables/table3_{model}.md",
+        md=report("results/{profile}/tables/table3_{model}.md", caption="report/table3_pretrained.rst",
+                  category=REPORT_PTQ),
     params:
         paper=PAPER_TABLE3,
     log:
@@ -89,7 +90,7 @@ rule figure7_table:
         lambda wc: figure7_files(wc.profile),
     output:
         csv="results/{profile}/tables/ptq_sizes.csv",
-        md="results/{profile}/tables/ptq_sizes.md",
+        md=report("results/{profile}/tables/ptq_sizes.md", caption="report/ptq_sizes.rst", category=REPORT_PTQ),
     params:
         paper=PAPER_TABLE3,
     log:
@@ -105,7 +106,7 @@ rule figure7_plot:
     input:
         "results/{profile}/tables/ptq_sizes.csv",
     output:
-        png="results/{profile}/figures/figure7.png",
+        png=report("results/{profile}/figures/figure7.png", caption="report/figure7.rst", category=REPORT_PTQ),
         pdf="results/{profile}/figures/figure7.pdf",
         caption="results/{profile}/figures/figure7.md",
     log:

@@ -63,7 +63,7 @@ rule ngram_baselines:
     input:
         data=lambda wc: f"{data_dir(wc.profile)}/data.json",
     output:
-        "results/{profile}/baselines/ngram.json",
+        report("results/{profile}/baselines/ngram.json", caption="report/ngram.rst", category=REPORT_PILOTS),
     params:
         data=lambda wc: data_dir(wc.profile),
         seq_len=lambda wc: next(iter(RUNS[wc.profile].values())).train.seq_len,
@@ -86,7 +86,7 @@ rule training_table:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/training.csv",
-        md="results/{profile}/tables/training.md",
+        md=report("results/{profile}/tables/training.md", caption="report/training.rst", category=REPORT_TRAINING),
     log:
         "results/{profile}/logs/training_table.log",
     conda:
@@ -103,7 +103,7 @@ rule pilot_table:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/pilots.csv",
-        md="results/{profile}/tables/pilots.md",
+        md=report("results/{profile}/tables/pilots.md", caption="report/pilots.rst", category=REPORT_PILOTS),
     log:
         "results/{profile}/logs/pilot_table.log",
     conda:
@@ -141,7 +141,8 @@ rule training_figure:
         summaries=lambda wc: summaries(wc.profile),
         ngram="results/{profile}/baselines/ngram.json",
     output:
-        png="results/{profile}/figures/training_curves.png",
+        png=report("results/{profile}/figures/training_curves.png", caption="report/training_curves.rst",
+                   category=REPORT_TRAINING),
         pdf="results/{profile}/figures/training_curves.pdf",
         caption="results/{profile}/figures/training_curves.md",
     params:
@@ -214,7 +215,7 @@ rule pack_table:
         lambda wc: packed_manifests(wc.profile),
     output:
         csv="results/{profile}/tables/packed.csv",
-        md="results/{profile}/tables/packed.md",
+        md=report("results/{profile}/tables/packed.md", caption="report/packed.rst", category=REPORT_COST),
     log:
         "results/{profile}/logs/pack_table.log",
     conda:
