@@ -12,10 +12,17 @@ report: "workflows/report/workflow.rst"
 
 
 include: "workflows/common.smk"
+include: "workflows/helpers/train.smk"
+include: "workflows/helpers/eval.smk"
+include: "workflows/helpers/ptq.smk"
+include: "workflows/helpers/export.smk"
+include: "workflows/helpers/cost.smk"
 include: "workflows/train.smk"
 include: "workflows/eval.smk"
 include: "workflows/ptq.smk"
+include: "workflows/export.smk"
 include: "workflows/cost.smk"
+include: "workflows/paper.smk"
 
 
 rule all:

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
-from .config import RunConfig
-from .train import read_metrics
-from .utils import atomic_write_text, run_meta
+from bitnet_repro.config import RunConfig
+from bitnet_repro.train import read_metrics
+from bitnet_repro.utils import atomic_write_text, run_meta
 
 ROOT = Path(__file__).resolve().parent.parent
 

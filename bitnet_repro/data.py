@@ -35,9 +35,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import sentencepiece as spm
 
-from .config import REPO_ROOT, DataConfig
-from .utils import atomic_write_bytes, atomic_write_text
+from bitnet_repro.config import DataConfig
+from bitnet_repro.errors import ReproError
+from bitnet_repro.profile import REPO_ROOT
+from bitnet_repro.utils import atomic_write_bytes, atomic_write_text
+
+# datasets is imported where used: heavy (seconds to import) and needed by few commands
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,7 @@ CHECKSUMS = {
 VAL_SETS = ("wikitext2", "c4", "indomain")
 
 
-class DataError(RuntimeError):
+class DataError(ReproError, RuntimeError):
     """Missing or corrupt data; the message names the path and how to fix it."""
 
 
@@ -238,8 +243,6 @@ def cache_key(cfg: DataConfig) -> str:
 
 
 def _train_tokenizer(docs: list[str], cfg: DataConfig, out: Path) -> None:
-    import sentencepiece as spm
-
     def lines() -> Iterator[str]:
         budget = cfg.tokenizer_sample_chars
         for doc in docs:
@@ -292,7 +295,6 @@ def bits_per_byte(loss: float, tokens: int, n_bytes: int) -> float:
 
 def prepare(cfg: DataConfig, out_dir: Path) -> Path:
     """Build (or reuse) tokenizer.model, train.bin and val_*.bin in out_dir; returns out_dir."""
-    import sentencepiece as spm
 
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / "data.json"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .bitlinear import kv_quant_int
+from bitnet_repro.bitlinear import kv_quant_int
 
 
 @dataclass

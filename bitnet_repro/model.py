@@ -26,8 +26,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bitlinear import AbsmaxQuant, BitLinear, ElasticQuant, RMSNorm, kv_fake_quant
-from .config import ModelConfig
+from bitnet_repro.bitlinear import AbsmaxQuant, BitLinear, ElasticQuant, RMSNorm, kv_fake_quant
+from bitnet_repro.config import ModelConfig
 
 
 def make_linear(cfg: ModelConfig, in_features: int, out_features: int) -> nn.Linear:

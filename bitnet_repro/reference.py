@@ -9,8 +9,8 @@ import copy
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .bitlinear import RMSNorm
-from .model import Transformer
+from bitnet_repro.bitlinear import RMSNorm
+from bitnet_repro.model import Transformer
 
 
 def activation_quant(x):

@@ -10,7 +10,7 @@ Schedules (lr_at / wd_at):
     cosine      the LLaMA baselines: warmup, cosine decay to `min_lr_ratio * lr`; constant weight decay
 Run directory (`out`):
     config.json          the resolved RunConfig (written by `python -m bitnet_repro config`)
-    checkpoint/          latest resumable state, replaced atomically every `ckpt_every` steps
+    checkpoint/          latest resumable state, replaced atomically every `ckpt_every` steps (checkpoint.py)
     metrics.jsonl        one JSON object per step; validation entries carry "split": "val"
     model/               the final checkpoint directory
     summary.json         status (completed | diverged), final validation PPL, wall time
@@ -23,7 +23,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -33,18 +32,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file, save_file
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict, set_optimizer_state_dict
+from torch.distributed.fsdp import fully_shard
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
-from .config import ConfigError, RunConfig, TrainConfig
-from .data import VAL_SETS, bits_per_byte, load_token_bytes, load_tokens
-from .model import Transformer
-from .utils import atomic_write_text, run_meta
+from bitnet_repro.checkpoint import find_resumable, load_model_dir, save_model_dir
+from bitnet_repro.config import ConfigError, RunConfig, TrainConfig
+from bitnet_repro.data import VAL_SETS, bits_per_byte, load_token_bytes, load_tokens
+from bitnet_repro.model import Transformer
+from bitnet_repro.utils import atomic_write_text, run_meta
 
 log = logging.getLogger(__name__)
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint directory is missing, truncated or from another format version."""
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -134,60 +133,6 @@ def scored_bytes(tokens: np.ndarray, seq_len: int, max_tokens: int, token_bytes:
 # ------------------------------------------------------------------------------------------------------
 
 
-def save_model_dir(path: Path, weights: dict[str, torch.Tensor], cfg: RunConfig, meta: dict[str, Any],
-                   extra: dict[str, Any] | None = None) -> None:  # fmt: skip
-    """Write a checkpoint directory atomically: build it beside `path`, then swap it in."""
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp / "model.safetensors"))
-    (tmp / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    if extra:
-        torch.save(extra, tmp / "train_state.pt")
-    old = path.with_name(path.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def load_model_dir(path: Path, device: str | torch.device = "cpu") -> tuple[Transformer, RunConfig]:
-    """Load a checkpoint directory written by `save_model_dir`, with clear errors for broken ones."""
-    path = Path(path)
-    for name in ("config.json", "model.safetensors"):
-        if not (path / name).is_file():
-            raise CheckpointError(f"{path} is not a checkpoint directory: {name} is missing")
-    try:
-        cfg = RunConfig.from_dict(json.loads((path / "config.json").read_text()))
-    except (json.JSONDecodeError, KeyError) as e:
-        raise CheckpointError(f"{path / 'config.json'} is unreadable ({e}); the checkpoint is damaged") from e
-    except ConfigError as e:
-        raise CheckpointError(f"{path}: {e}") from e
-    try:
-        state = load_file(str(path / "model.safetensors"), device=str(device))
-    except Exception as e:  # safetensors raises its own error types for truncated headers and data
-        raise CheckpointError(
-            f"{path / 'model.safetensors'} is truncated or corrupt ({e}). Retrain, or delete the directory "
-            "so that the run resumes from its last good checkpoint."
-        ) from e
-    model = Transformer(cfg.model).to(device)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not match the config (missing {missing}, unexpected {unexpected})")
-    return model, cfg
-
-
-def find_resumable(run_dir: Path) -> Path | None:
-    """The last complete checkpoint: checkpoint/, or checkpoint.old/ if a swap was interrupted."""
-    for name in ("checkpoint", "checkpoint.old"):
-        p = run_dir / name
-        if (p / "train_state.pt").is_file() and (p / "model.safetensors").is_file():
-            return p
-    return None
-
-
 # ------------------------------------------------------------------------------------------------------
 # Distributed
 # ------------------------------------------------------------------------------------------------------
@@ -205,27 +150,22 @@ def wrap_model(model: torch.nn.Module, t: TrainConfig, world: int, device: torch
     if world == 1:
         return model
     if t.parallel == "fsdp":
-        from torch.distributed.fsdp import fully_shard
 
         for block in model.layers:  # type: ignore[attr-defined]
             fully_shard(block)
         fully_shard(model)
         return model
-    from torch.nn.parallel import DistributedDataParallel
 
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def full_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
     """Unsharded model and optimizer state (a collective under FSDP: every rank calls it)."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
 
     return get_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
 
 def load_optimizer_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
     set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
 
 
@@ -331,7 +271,6 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
 
     bar = None
     if progress and rank == 0:
-        from tqdm import tqdm
 
         bar = tqdm(total=t.steps, initial=start_step, desc=cfg.name, unit="step", dynamic_ncols=True)
     status, diverged_at = "completed", None

@@ -9,6 +9,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy
+
+from bitnet_repro import __version__
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same directory, then rename: readers never see a partial file."""
@@ -30,18 +34,6 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """Rows as CSV with the given columns (extra keys ignored), written atomically."""
-    import csv
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
 def git_sha() -> str:
     try:
         root = Path(__file__).resolve().parent.parent
@@ -55,10 +47,7 @@ def git_sha() -> str:
 
 
 def run_meta(**extra: Any) -> dict[str, Any]:
-    import numpy
-    import torch
-
-    from . import __version__
+    import torch  # deferred: the table writers use this module and need no torch
 
     return {
         "bitnet_repro": __version__,

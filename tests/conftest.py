@@ -46,10 +46,10 @@ def checkpoint(tmp_path_factory) -> Path:
     and a train.bin of the same text, as `data.prepare` writes them (calibration data for PTQ)."""
     import sentencepiece as spm
 
+    from bitnet_repro.checkpoint import save_model_dir
     from bitnet_repro.config import DataConfig, ModelConfig, RunConfig, TrainConfig
     from bitnet_repro.data import c4_documents, encode
     from bitnet_repro.model import Transformer
-    from bitnet_repro.train import save_model_dir
 
     if DATA_DIR is None:
         pytest.skip("evaluation data directory not found")

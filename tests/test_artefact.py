@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
+from bitnet_repro.checkpoint import load_model_dir, save_model_dir
 from bitnet_repro.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from bitnet_repro.kernels.artefact import ArtefactError, load_packed, pack_checkpoint, read_manifest
+from bitnet_repro.export.packed import ArtefactError, load_packed, pack_checkpoint, read_manifest
 from bitnet_repro.kernels.pack import packed_bytes
 from bitnet_repro.model import Transformer
-from bitnet_repro.train import load_model_dir, save_model_dir
 
 
 def _checkpoint(tmp_path, variant: str):

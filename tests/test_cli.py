@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bitnet_repro.config import load_profile, runs_from_profile
+from bitnet_repro.profile import load_profile, runs_from_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 

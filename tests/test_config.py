@@ -6,17 +6,9 @@ import jsonschema
 import pytest
 import yaml
 
-from bitnet_repro.config import (
-    SIZES,
-    ConfigError,
-    ModelConfig,
-    RunConfig,
-    TrainConfig,
-    load_profile,
-    preset_model,
-    recipe,
-    runs_from_profile,
-)
+from bitnet_repro.config import ConfigError, ModelConfig, RunConfig, TrainConfig
+from bitnet_repro.presets import SIZES, preset_model, recipe
+from bitnet_repro.profile import load_profile, runs_from_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = yaml.safe_load((ROOT / "workflows/schemas/profile.schema.yaml").read_text())
@@ -79,7 +71,7 @@ def test_presets_match_paper_tables():
         40_000,
     )
     for name, row in SIZES.items():
-        assert row["source"].startswith(("Table", "ours")), name
+        assert row["source"].startswith(("Table", "ours", "LLaMA 2")), name
 
 
 @pytest.mark.parametrize(
@@ -125,7 +117,8 @@ def test_unknown_profile():
 
 
 def test_pilot_runs_and_one_lr_per_variant_across_widths():
-    from bitnet_repro.config import STAGE2_RATIO, pilot_runs
+    from bitnet_repro.presets import STAGE2_RATIO
+    from bitnet_repro.profile import pilot_runs
 
     profile = load_profile("cpu")
     pilots = pilot_runs(profile)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from bitnet_repro import cost
 from bitnet_repro.bitlinear import BitLinear, _safe, quantize_activation_int, quantize_weight_int, weight_scale
+from bitnet_repro.cost import measure as cost
+from bitnet_repro.cost import shapes
 from bitnet_repro.kernels.cpu import TernaryInt8Linear, to_int8_inference
 
 
@@ -52,6 +53,7 @@ def tiny(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setitem(cost.SHAPES, "tiny", (256, 320, 4, 2))
     mp.setattr(cost, "VOCAB", 1024)
+    mp.setattr(shapes, "VOCAB", 1024)
     out = tmp_path_factory.mktemp("cost") / "tiny"
     manifest = cost.prepare("tiny", out)
     yield out, manifest
@@ -182,11 +184,12 @@ def test_for_inference_picks_the_int8_path_on_cpu():
 def test_blockwise_float32_reference_equals_the_float32_model():
     import copy
 
-    from bitnet_repro.gguf_export import reference_logits
+    from bitnet_repro.export.gguf import reference_logits
 
     mp = pytest.MonkeyPatch()
     mp.setitem(cost.SHAPES, "tiny", (256, 320, 4, 2))
     mp.setattr(cost, "VOCAB", 1024)
+    mp.setattr(shapes, "VOCAB", 1024)
     try:
         for variant in ("fp16", "b158"):
             model = cost.random_model("tiny", variant, seed=3, dtype=torch.bfloat16)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bitnet_repro.energy import OP_ENERGY_PJ, Shape, matmul_energy, model_energy, table2
+from bitnet_repro.cost.energy import OP_ENERGY_PJ, Shape, matmul_energy, model_energy, table2
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "table2_energy_by_size.csv"
 
@@ -46,7 +46,8 @@ def test_table2_reproduces_the_paper():
 
 
 def test_figure3_matches_table2_and_grows_with_size(tmp_path):
-    from bitnet_repro.energy import figure3, table2
+    from bitnet_repro.cost.energy import table2
+    from bitnet_repro.paper.energy import figure3
 
     rows = figure3(tmp_path / "figure3")
     assert [r["size"] for r in rows] == ["125M", "350M", "760M", "1.3B", "2.7B", "6.7B", "13B", "30B"]

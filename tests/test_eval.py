@@ -14,18 +14,16 @@ import pytest
 import torch
 from conftest import DATA_DIR
 
-from bitnet_repro.evaluate import EvalError, resolve_tasks, run_eval, task_manager, token_nll, token_perplexity
-from bitnet_repro.lm import SuiteLM
-from bitnet_repro.tasks import TASKS_DIR
+from bitnet_repro.eval.harness import EvalError, resolve_tasks, run_eval, task_manager, token_nll, token_perplexity
+from bitnet_repro.eval.lm import SuiteLM
+from bitnet_repro.eval.tasks import TASKS_DIR, canonical_counts
 
 needs_data = pytest.mark.skipif(DATA_DIR is None, reason="evaluation data directory not found")
 REPO = Path(__file__).resolve().parents[1]
 
-# Items in each local split: the canonical sizes of lm-eval's stock tasks (SciQ: validation in place of test,
-# also 1000; WikiText-2: documents rebuilt from the non-empty rows).
-CANONICAL = {"winogrande": 1267, "wsc273": 273, "storycloze_2016": 1871, "hellaswag": 10042, "arc_easy": 2376,
-             "arc_challenge": 1172, "boolq": 3270, "openbookqa": 500, "piqa": 1838, "sciq": 1000,
-             "lambada_openai": 5153, "wikitext": 62}  # fmt: skip
+# Items in each local split: the canonical sizes of lm-eval's stock tasks, from the task files' metadata (SciQ:
+# validation in place of test, also 1000; WikiText-2: documents rebuilt from the non-empty rows).
+CANONICAL = canonical_counts()
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -116,7 +114,7 @@ def test_suite_model_type_equals_stock_hf(checkpoint, tmp_path):
     """An FP16 checkpoint scores the same through our model type and through lm-eval's stock `hf` type
     (after the exact converter to LlamaForCausalLM and the tokenizer conversion): the `check_hf_parity` rule's
     function, on a 1-shot run that includes HellaSwag."""
-    from bitnet_repro.evaluate import hf_parity
+    from bitnet_repro.eval.harness import hf_parity
 
     res = hf_parity(checkpoint, PARITY_TASKS, limit=12, num_fewshot=1, out=tmp_path / "p.json", work=tmp_path)
     for r in res["rows"]:
@@ -153,7 +151,7 @@ def test_token_ppl_equals_training_evaluation(checkpoint):
     """token_nll with the model's window is the training loop's validation loss on the same tokens."""
     import numpy as np
 
-    from bitnet_repro.lm import load_engine
+    from bitnet_repro.eval.lm import load_engine
     from bitnet_repro.train import evaluate
 
     backend = load_engine(str(checkpoint))
@@ -207,19 +205,19 @@ def test_missing_task_file(tmp_path):
 
 
 def test_missing_packaged_task_file(tmp_path, monkeypatch):
-    import bitnet_repro.tasks
+    from bitnet_repro.eval import tasks
 
     broken = tmp_path / "tasks"
     shutil.copytree(TASKS_DIR, broken)
     (broken / "hellaswag.yaml").unlink()
-    monkeypatch.setattr(bitnet_repro.tasks, "TASKS_DIR", broken)
+    monkeypatch.setattr(tasks, "TASKS_DIR", broken)
     with pytest.raises(EvalError, match="hellaswag.yaml is missing"):
         task_manager()
 
 
 def test_incompatible_checkpoint_format_is_a_clear_error(checkpoint, tmp_path):
-    from bitnet_repro.lm import load_engine
-    from bitnet_repro.train import CheckpointError
+    from bitnet_repro.checkpoint import CheckpointError
+    from bitnet_repro.eval.lm import load_engine
 
     bad = tmp_path / "old"
     shutil.copytree(checkpoint, bad)
@@ -234,7 +232,7 @@ def test_incompatible_checkpoint_format_is_a_clear_error(checkpoint, tmp_path):
 
 
 def test_missing_tokenizer_is_a_clear_error(checkpoint, tmp_path):
-    from bitnet_repro.lm import ModelLoadError, load_engine
+    from bitnet_repro.eval.lm import ModelLoadError, load_engine
 
     bare = tmp_path / "runs" / "x" / "model"
     shutil.copytree(checkpoint, bare)
@@ -244,7 +242,7 @@ def test_missing_tokenizer_is_a_clear_error(checkpoint, tmp_path):
 
 
 def test_unknown_model_name():
-    from bitnet_repro.lm import ModelLoadError, load_engine
+    from bitnet_repro.eval.lm import ModelLoadError, load_engine
 
     with pytest.raises(ModelLoadError, match="smollm2-135m"):
         load_engine("smollm3-135m")
@@ -293,8 +291,8 @@ def test_hf_tokenizer_conversion_is_exact(checkpoint):
     (leading, trailing and repeated spaces, newlines, digits, non-ASCII)."""
     import sentencepiece as spm
 
-    from bitnet_repro.convert import hf_tokenizer
     from bitnet_repro.data import wikitext2_test
+    from bitnet_repro.export.hf import hf_tokenizer
 
     sp_path = checkpoint / "tokenizer.model"
     sp, tok = spm.SentencePieceProcessor(model_file=str(sp_path)), hf_tokenizer(sp_path)

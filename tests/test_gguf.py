@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bitnet_repro.config import ModelConfig
-from bitnet_repro.gguf_export import (
+from bitnet_repro.export.gguf import (
     GGUFExportError,
     LlamaCpp,
     Vocab,
@@ -119,7 +119,7 @@ def test_trained_checkpoint_exports_with_its_tokenizer(checkpoint, tmp_path):
     import sentencepiece as spm
 
     from bitnet_repro.__main__ import main
-    from bitnet_repro.train import load_model_dir
+    from bitnet_repro.checkpoint import load_model_dir
 
     out = tmp_path / "m.gguf"
     assert main(["export-gguf", "--model", str(checkpoint), "--out", str(out), "--type", "f32"]) == 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bitnet_repro.gptq_ref import gptqmodel_gptq, grid_scale, llmcompressor_gptq, output_error, rtn
+from bitnet_repro.ptq.gptq_ref import gptqmodel_gptq, grid_scale, llmcompressor_gptq, output_error, rtn
 
 BITS = (4, 3, 2)
 # (group_size, actorder): per output channel, per group of 64 inputs, per channel with activation order.

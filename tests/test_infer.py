@@ -84,8 +84,8 @@ def test_bitnet_kv4_decode_stays_close_to_the_fp_cache():
 
 
 def test_table6_scores_with_a_4bit_cache(checkpoint, tmp_path):
-    from bitnet_repro.evaluate import run_eval
-    from bitnet_repro.report import table6_report
+    from bitnet_repro.eval.harness import run_eval
+    from bitnet_repro.paper.table6 import table6_report
 
     fp = run_eval(str(checkpoint), ["winogrande", "arc_easy"], limit=8, out=tmp_path / "kv16.json")
     q4 = run_eval(str(checkpoint), ["winogrande", "arc_easy"], limit=8, kv_bits=4, out=tmp_path / "kv4.json")

@@ -5,9 +5,9 @@ import torch
 import torch.nn as nn
 
 from bitnet_repro.bitlinear import BitLinear, ElasticQuant
-from bitnet_repro.config import preset_model
-from bitnet_repro.convert import to_hf_bitnet, to_hf_llama
+from bitnet_repro.export.hf import to_hf_bitnet, to_hf_llama
 from bitnet_repro.model import Transformer
+from bitnet_repro.presets import preset_model
 from bitnet_repro.reference import appendix_d_model
 
 VOCAB = 512

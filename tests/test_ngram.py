@@ -5,7 +5,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from bitnet_repro.ngram import KneserNey
+from bitnet_repro.eval.ngram import KneserNey
 
 
 def test_bigram_hand_computed():

@@ -13,18 +13,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-import baselines
-from baselines import REGISTRY, Baseline, BaselineError, method_files, register, setting, unregister
-from bitnet_repro.ptq import (
-    Calibration,
-    FakeQuantLinear,
-    absmax_quantize,
-    finite_status,
-    load_fp16,
-    oneshot,
-    quantize,
-    run_ptq,
-)
+import bitnet_repro.ptq.baselines as baselines
+from bitnet_repro.ptq.baselines import REGISTRY, Baseline, BaselineError, method_files, register, setting, unregister
+from bitnet_repro.ptq.quantize import Calibration, FakeQuantLinear, absmax_quantize, oneshot
+from bitnet_repro.ptq.run import finite_status, load_fp16, quantize, run_ptq
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,7 +56,7 @@ def test_registry_matches_the_files_on_disk():
     baselines.discover()
     assert sorted(REGISTRY) == method_files()
     for name, cls in REGISTRY.items():
-        assert cls.__module__ == f"baselines.{name}", f"{name} is registered by {cls.__module__}"
+        assert cls.__module__ == f"bitnet_repro.ptq.baselines.{name}", f"{name} is registered by {cls.__module__}"
         assert cls.table3, f"{name} adds no Table 3 row"
         for label in cls.table3:
             setting(f"{name}:{label}")  # every advertised setting validates
@@ -185,7 +177,7 @@ def test_smoothquant_beats_absmax_on_outlier_channels():
     ref = base(ids).logits
     errors = {}
     for spec in ("absmax:W8A8", "smoothquant:W8A8", "absmax:W4A4", "smoothquant:W4A4"):
-        from bitnet_repro.ptq import FP16Model
+        from bitnet_repro.ptq.run import FP16Model
 
         m = FP16Model(copy.deepcopy(base), None, "tiny", {})
         calib = calib_for(base)
@@ -209,7 +201,7 @@ def test_quip_rotations_alone_preserve_the_function():
 
 def test_gptq_rows_take_only_the_grid_levels():
     pytest.importorskip("llmcompressor")
-    from bitnet_repro.ptq import FP16Model
+    from bitnet_repro.ptq.run import FP16Model
 
     m = FP16Model(tiny_llama(), None, "tiny", {})
     model = quantize(m, setting("gptq:W2A16", calib_samples=8), calib_for(m.model))
@@ -220,7 +212,7 @@ def test_gptq_rows_take_only_the_grid_levels():
 
 def test_llm_int8_runs_the_int8_path_in_eval_mode():
     pytest.importorskip("bitsandbytes")
-    from bitnet_repro.ptq import FP16Model
+    from bitnet_repro.ptq.run import FP16Model
 
     base = tiny_llama(outliers=True)
     ids = torch.randint(0, 256, (2, 16))
@@ -239,7 +231,7 @@ def test_llm_int8_runs_the_int8_path_in_eval_mode():
 
 
 def test_embeddings_and_head_stay_high_precision_unless_config_says_otherwise():
-    from bitnet_repro.ptq import FP16Model
+    from bitnet_repro.ptq.run import FP16Model
 
     base = tiny_llama()
     kept = quantize(FP16Model(copy.deepcopy(base), None, "t", {}), setting("absmax:W4A8"), None)
@@ -288,7 +280,7 @@ def poison():
 
 
 def test_non_finite_quantization_is_reported_not_raised(checkpoint, poison, tmp_path):
-    from bitnet_repro.ptq_report import ptq_table
+    from bitnet_repro.paper.table3 import ptq_table
 
     data = checkpoint.parent / "data"
     nan = run_ptq(str(checkpoint), "test_poison:W4A16", data, ["winogrande"], limit=4, calib_samples=2,
@@ -320,7 +312,7 @@ def test_finite_status_names_the_bad_weight():
 def test_load_fp16_refuses_a_bitnet_checkpoint(checkpoint, tmp_path):
     import shutil
 
-    from bitnet_repro.ptq import PTQError
+    from bitnet_repro.ptq.quantize import PTQError
 
     bad = tmp_path / "b1"
     shutil.copytree(checkpoint, bad)
@@ -334,8 +326,8 @@ def test_load_fp16_refuses_a_bitnet_checkpoint(checkpoint, tmp_path):
 # The README's "Adding a baseline" example, verbatim (a test below checks README still shows it).
 TOY = '''"""Toy RTN: round-to-nearest 3-bit weights, activations untouched."""
 
-from baselines import Baseline, register
-from bitnet_repro.ptq import rtn_quantize
+from bitnet_repro.ptq.baselines import Baseline, register
+from bitnet_repro.ptq.quantize import rtn_quantize
 
 
 @register
@@ -354,13 +346,13 @@ class ToyRTN(Baseline):
 
 @pytest.fixture
 def toy_file():
-    path = REPO / "baselines" / "toy_rtn.py"
+    path = REPO / "bitnet_repro" / "ptq" / "baselines" / "toy_rtn.py"
     assert not path.exists()
     path.write_text(TOY)
     yield path
     path.unlink()
     unregister("toy_rtn")
-    sys.modules.pop("baselines.toy_rtn", None)
+    sys.modules.pop("bitnet_repro.ptq.baselines.toy_rtn", None)
 
 
 def test_readme_shows_the_toy_baseline():
@@ -369,8 +361,8 @@ def test_readme_shows_the_toy_baseline():
 
 
 def test_a_new_file_adds_a_table3_row(toy_file, checkpoint, tmp_path):
-    """README's recipe: one new file in baselines/, nothing else edited, and Table 3 gets a row."""
-    from bitnet_repro.ptq_report import ptq_table
+    """README's recipe: one new file in bitnet_repro/ptq/baselines/, nothing else edited, and Table 3 gets a row."""
+    from bitnet_repro.paper.table3 import ptq_table
 
     baselines.discover()
     assert "toy_rtn:W3A16" in {s.spec for s in baselines.table3_settings()}
@@ -393,7 +385,7 @@ def test_a_new_file_adds_a_table3_row(toy_file, checkpoint, tmp_path):
 def test_figure7_draws_every_method_and_size(tmp_path):
     import csv
 
-    from bitnet_repro.ptq_report import figure7
+    from bitnet_repro.paper.figure7 import figure7
 
     rows = []
     for size, params in [("s", 1e5), ("m", 4e5), ("l", 1.6e6)]:
@@ -417,7 +409,7 @@ def test_ptq_perplexity_uses_the_runs_held_out_c4(checkpoint, tmp_path):
     """Token perplexity of a PTQ model is computed on the same held-out C4 documents as its FP16 run's."""
     import shutil
 
-    from bitnet_repro.evaluate import run_eval
+    from bitnet_repro.eval.harness import run_eval
 
     ckpt = tmp_path / "model"
     shutil.copytree(checkpoint, ckpt)

@@ -12,9 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from bitnet_repro.checkpoint import CheckpointError, load_model_dir
 from bitnet_repro.checks import kill_and_resume
-from bitnet_repro.config import DataConfig, TrainConfig, load_profile, make_run
-from bitnet_repro.train import CheckpointError, load_model_dir, lr_at, train, wd_at
+from bitnet_repro.config import DataConfig, TrainConfig
+from bitnet_repro.profile import load_profile, make_run
+from bitnet_repro.train import lr_at, train, wd_at
 
 ROOT = Path(__file__).resolve().parent.parent
 

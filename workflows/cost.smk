@@ -1,7 +1,8 @@
-# Inference cost (bitnet_repro/cost.py): the paper's shapes with random weights, measured on the machine at hand
-# through llama.cpp and this suite's PyTorch path. Each measurement takes the whole machine (threads:
+# Cost. Inference (bitnet_repro/cost/measure.py): the paper's shapes with random weights, measured on the machine
+# at hand through llama.cpp and this suite's PyTorch path. Each measurement takes the whole machine (threads:
 # workflow.cores) so that no other job shares its cores; the models of a size are written once and removed
-# when every measurement of that size is done.
+# when every measurement of that size is done. Training (bitnet_repro/cost/train_bench.py): FP16 and BitNet
+# training steps timed side by side.
 
 
 rule cost_prepare:
@@ -30,7 +31,7 @@ rule cost_measure:
         engine="llama\\.cpp|torch",
         variant="fp16|b158|b158-tq1_0",
     params:
-        c=lambda wc: cost_section(wc.profile),
+        c=lambda wc: PROFILES[wc.profile].cost,
     log:
         "results/{profile}/logs/cost_measure-{size}-{engine}-{variant}.log",
     threads: workflow.cores
@@ -38,76 +39,37 @@ rule cost_measure:
         "../environment.yml"
     shell:
         "python -m bitnet_repro cost-measure --prep {input} --engine {wildcards.engine} --variant {wildcards.variant} "
-        "--prompt {params.c[prompt]} --new-tokens {params.c[new_tokens]} --threads {params.c[threads]} "
+        "--prompt {params.c.prompt} --new-tokens {params.c.new_tokens} --threads {params.c.threads} "
         "--out {output} > {log} 2>&1"
-
-
-rule cost_table:
-    # Table 4: the cost columns, and the perplexity of the profile's trained models from the evaluation rules.
-    input:
-        cost=lambda wc: cost_files(wc.profile),
-        eval="results/{profile}/tables/eval.csv",
-    output:
-        csv="results/{profile}/tables/table4_cost.csv",
-        md=report("results/{profile}/tables/table4_cost.md", caption="report/table4_cost.rst", category=REPORT_COST),
-    params:
-        paper=PAPER_DIR,
-    log:
-        "results/{profile}/logs/cost_table.log",
-    conda:
-        "../environment.yml"
-    shell:
-        "python -m bitnet_repro cost-table {input.cost} --profile {wildcards.profile} --paper-dir {params.paper} "
-        "--eval-csv {input.eval} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
-
-
-rule figure8_plot:
-    input:
-        lambda wc: cost_files(wc.profile),
-    output:
-        png=report("results/{profile}/figures/figure8.png", caption="report/figure8.rst", category=REPORT_COST),
-        pdf="results/{profile}/figures/figure8.pdf",
-        md="results/{profile}/figures/figure8.md",
-    params:
-        paper=PAPER_DIR,
-    log:
-        "results/{profile}/logs/figure8.log",
-    conda:
-        "../environment.yml"
-    shell:
-        "python -m bitnet_repro plot-cost {input} --profile {wildcards.profile} --paper-dir {params.paper} "
-        "--figure results/{wildcards.profile}/figures/figure8 > {log} 2>&1"
 
 
 rule cost_throughput_fp16:
     # Table 7: FP16 at the paper's batch (16 sequences of 512 tokens) sets the memory budget ...
     input:
-        lambda wc: f"results/{wc.profile}/cost/models/{table7_size(wc.profile)}",
+        lambda wc: f"results/{wc.profile}/cost/models/{PROFILES[wc.profile].cost.table7.size}",
     output:
         "results/{profile}/cost/table7/fp16.json",
     params:
-        c=lambda wc: {"context": 512, "fp16_batch": 16, **cost_section(wc.profile).get("table7", {})},
-        threads=lambda wc: cost_section(wc.profile).get("threads", 2),
+        c=lambda wc: PROFILES[wc.profile].cost,
     log:
         "results/{profile}/logs/cost_throughput-fp16.log",
     threads: workflow.cores
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro cost-throughput --prep {input} --variant fp16 --batch {params.c[fp16_batch]} "
-        "--context {params.c[context]} --threads {params.threads} --out {output} > {log} 2>&1"
+        "python -m bitnet_repro cost-throughput --prep {input} --variant fp16 --batch {params.c.table7.fp16_batch} "
+        "--context {params.c.table7.context} --threads {params.c.threads} --out {output} > {log} 2>&1"
 
 
 rule cost_throughput_b158:
     # ... and b1.58 gets the largest batch that fits it.
     input:
-        models=lambda wc: f"results/{wc.profile}/cost/models/{table7_size(wc.profile)}",
+        models=lambda wc: f"results/{wc.profile}/cost/models/{PROFILES[wc.profile].cost.table7.size}",
         fp16="results/{profile}/cost/table7/fp16.json",
     output:
         "results/{profile}/cost/table7/b158.json",
     params:
-        c=lambda wc: {"context": 512, **cost_section(wc.profile).get("table7", {})},
-        threads=lambda wc: cost_section(wc.profile).get("threads", 2),
+        c=lambda wc: PROFILES[wc.profile].cost,
     log:
         "results/{profile}/logs/cost_throughput-b158.log",
     threads: workflow.cores
@@ -115,45 +77,44 @@ rule cost_throughput_b158:
         "../environment.yml"
     shell:
         "python -m bitnet_repro cost-throughput --prep {input.models} --variant b158 --budget-from {input.fp16} "
-        "--context {params.c[context]} --threads {params.threads} --out {output} > {log} 2>&1"
+        "--context {params.c.table7.context} --threads {params.c.threads} --out {output} > {log} 2>&1"
 
 
-rule table7_report:
-    input:
-        lambda wc: table7_files(wc.profile),
+rule bench_train_step:
+    # Asks for more threads than any machine has: Snakemake caps it at --cores, so the benchmark gets every
+    # core and nothing runs beside the timing.
     output:
-        csv="results/{profile}/tables/table7.csv",
-        md=report("results/{profile}/tables/table7.md", caption="report/table7.rst", category=REPORT_COST),
+        "results/{profile}/bench/train_step.json",
     params:
-        paper=PAPER_DIR,
+        b=lambda wc: PROFILES[wc.profile].bench,
+        # the ladder's own threads per model (train.threads), else every core
+        threads=lambda wc, threads: PROFILES[wc.profile].runs[0].train.threads or threads,
     log:
-        "results/{profile}/logs/table7.log",
+        "results/{profile}/logs/bench_train_step.log",
+    benchmark:
+        "results/{profile}/benchmarks/bench_train_step.tsv"
+    threads: 256
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro table7 {input} --profile {wildcards.profile} --paper-dir {params.paper} "
-        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "python -m bitnet_repro bench --profile {wildcards.profile} --size {params.b.size} --steps {params.b.steps} "
+        "--repeats {params.b.repeats} --threads {params.threads} --out {output} > {log} 2>&1"
 
 
-rule cost_table_large:
-    # Table 4 and Figure 8 with the profile's large sizes too (llama.cpp only); not in `all` (cpu: 7B, ~15 min).
-    input:
-        cost=lambda wc: cost_files(wc.profile, large=True),
-        eval="results/{profile}/tables/eval.csv",
+rule bench_train_step_cuda:
+    # The training-cost benchmark at a paper shape on one GPU (bf16 autocast), eager or torch.compile'd:
+    #   snakemake results/gpu/bench_train_step_b158-700M_cuda.json --cores 1
     output:
-        csv="results/{profile}/tables/table4_cost_large.csv",
-        md=report("results/{profile}/tables/table4_cost_large.md", caption="report/table4_cost_large.rst",
-                  category=REPORT_COST),
-        png=report("results/{profile}/figures/figure8_large.png", caption="report/figure8_large.rst",
-                   category=REPORT_COST),
+        "results/gpu/bench_train_step_{size}_cuda{mode,|_compile}.json",
     params:
-        paper=PAPER_DIR,
+        compile=lambda wc: "--compile" if wc.mode else "",
+        variants=lambda wc: "--variants fp16,bitnet_b158,bitnet_b1" if wc.mode else "",
     log:
-        "results/{profile}/logs/cost_table_large.log",
+        "results/gpu/logs/bench_train_step_{size}_cuda{mode}.log",
+    benchmark:
+        "results/gpu/benchmarks/bench_train_step_{size}_cuda{mode}.tsv"
     conda:
         "../environment.yml"
     shell:
-        "(python -m bitnet_repro cost-table {input.cost} --profile {wildcards.profile} --paper-dir {params.paper} "
-        "--eval-csv {input.eval} --out-csv {output.csv} --out-md {output.md} && "
-        "python -m bitnet_repro plot-cost {input.cost} --profile {wildcards.profile} --paper-dir {params.paper} "
-        "--figure results/{wildcards.profile}/figures/figure8_large) > {log} 2>&1"
+        "python -m bitnet_repro bench --profile paper --size {wildcards.size} --device cuda --steps 5 --repeats 3 "
+        "{params.compile} {params.variants} --out {output} > {log} 2>&1"

@@ -1,6 +1,6 @@
-# Post-training quantization baselines (baselines/, one file per method) on the FP16 models, evaluated in memory
-# on the same suites as the trained models: Table 3 (one size, the paper's 6.7B), the same table for the real
-# pretrained SmolLM2-135M, and Figure 7 (every size, zero- and few-shot).
+# Post-training quantization baselines (bitnet_repro/ptq/baselines/, one file per method) on the FP16 models,
+# evaluated in memory on the same suites as the trained models: Table 3 (one size, the paper's 6.7B), the same
+# table for the real pretrained SmolLM2-135M, and Figure 7 (every size, zero- and few-shot).
 
 
 wildcard_constraints:
@@ -48,71 +48,3 @@ rule ptq_pretrained_fp16:
     shell:
         "python -m bitnet_repro eval --model {wildcards.model} {params.args} --threads {threads} "
         "--profile {wildcards.profile} --out {output} > {log} 2>&1"
-
-
-rule table3_report:
-    input:
-        lambda wc: table3_files(wc.profile),
-    output:
-        csv="results/{profile}/tables/table3.csv",
-        md=report("results/{profile}/tables/table3.md", caption="report/table3.rst", category=REPORT_PTQ),
-    params:
-        paper=PAPER_TABLE3,
-    log:
-        "results/{profile}/logs/table3.log",
-    conda:
-        "../environment.yml"
-    shell:
-        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
-        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
-
-
-rule table3_pretrained_report:
-    input:
-        lambda wc: ptq_pretrained_files(wc.profile, wc.model),
-    output:
-        csv="results/{profile}/tables/table3_{model}.csv",
-        md=report("results/{profile}/tables/table3_{model}.md", caption="report/table3_pretrained.rst",
-                  category=REPORT_PTQ),
-    params:
-        paper=PAPER_TABLE3,
-    log:
-        "results/{profile}/logs/table3_{model}.log",
-    conda:
-        "../environment.yml"
-    shell:
-        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
-        "--title 'Table 3 on {wildcards.model}' --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
-
-
-rule figure7_table:
-    input:
-        lambda wc: figure7_files(wc.profile),
-    output:
-        csv="results/{profile}/tables/ptq_sizes.csv",
-        md=report("results/{profile}/tables/ptq_sizes.md", caption="report/ptq_sizes.rst", category=REPORT_PTQ),
-    params:
-        paper=PAPER_TABLE3,
-    log:
-        "results/{profile}/logs/figure7_table.log",
-    conda:
-        "../environment.yml"
-    shell:
-        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
-        "--title 'PTQ across sizes' --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
-
-
-rule figure7_plot:
-    input:
-        "results/{profile}/tables/ptq_sizes.csv",
-    output:
-        png=report("results/{profile}/figures/figure7.png", caption="report/figure7.rst", category=REPORT_PTQ),
-        pdf="results/{profile}/figures/figure7.pdf",
-        caption="results/{profile}/figures/figure7.md",
-    log:
-        "results/{profile}/logs/figure7.log",
-    conda:
-        "../environment.yml"
-    shell:
-        "python -m bitnet_repro plot-ptq {input} --profile {wildcards.profile} "
-        "--out results/{wildcards.profile}/figures/figure7 > {log} 2>&1"

@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from ._triton import device_for, require, tl, triton
+from bitnet_repro.kernels._triton import device_for, require, tl, triton
 
 if triton is not None:
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._triton import ROUND_MAGIC, device_for, require, tl, triton
+from bitnet_repro.kernels._triton import ROUND_MAGIC, device_for, require, tl, triton
 
 QMAX = 127.0
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from . import act_quant, pack, w2a8
+from bitnet_repro.kernels import act_quant, pack, w2a8
 
 SHAPES = {  # d_model, d_ff, layers: Table 12 (BitNet b1.58) and LLaMA 2's 7B, 13B, 70B
     "700M": (1536, 4096, 24), "1.3B": (2048, 5460, 24), "3B": (3200, 8640, 26), "3.9B": (3200, 12800, 26),

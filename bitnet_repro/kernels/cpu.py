@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..bitlinear import quantize_activation_int
+from bitnet_repro.bitlinear import BitLinear, quantize_activation_int
 
 
 class TernaryInt8Linear(nn.Module):
@@ -40,9 +40,19 @@ class TernaryInt8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 codes, beta={self.beta:.4g}"
 
 
+def swap_bitlinears(model: nn.Module, make) -> None:
+    """Replace every b1.58 BitLinear of `model` in place by `make(codes, beta)`."""
+    for mod in list(model.modules()):
+        for name, child in list(mod.named_children()):
+            if not isinstance(child, BitLinear):
+                continue
+            if child.weight_bits != "1.58" or child.groups != 1 or child.norm is not None or child.act_quant:
+                raise ValueError(f"{name}: the inference layers take b1.58 BitLinears with one scale per tensor")
+            codes, beta = child.integer_weights()
+            setattr(mod, name, make(codes, float(beta)))
+
+
 def to_int8_inference(model) -> nn.Module:
     """Replace every BitNet b1.58 BitLinear by its int8 inference form (frees the latent weights)."""
-    from .linear import _swap_bitlinears
-
-    _swap_bitlinears(model, TernaryInt8Linear.from_codes)
+    swap_bitlinears(model, TernaryInt8Linear.from_codes)
     return model

@@ -17,9 +17,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..bitlinear import quantize_activation_int
-from . import w2a8
-from .pack import pack_ternary
+from bitnet_repro.bitlinear import quantize_activation_int
+from bitnet_repro.kernels import w2a8
+from bitnet_repro.kernels.cpu import swap_bitlinears, to_int8_inference
+from bitnet_repro.kernels.pack import pack_ternary
 
 
 class PackedTernaryLinear(nn.Module):
@@ -43,29 +44,14 @@ class PackedTernaryLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, packed 2-bit, beta={self.beta:.4g}"
 
 
-def _swap_bitlinears(model: nn.Module, make) -> None:
-    from ..bitlinear import BitLinear
-
-    for mod in list(model.modules()):
-        for name, child in list(mod.named_children()):
-            if not isinstance(child, BitLinear):
-                continue
-            if child.weight_bits != "1.58" or child.groups != 1 or child.norm is not None or child.act_quant:
-                raise ValueError(f"{name}: the inference layers take b1.58 BitLinears with one scale per tensor")
-            codes, beta = child.integer_weights()
-            setattr(mod, name, make(codes, float(beta)))
-
-
 def to_packed_inference(model: nn.Module) -> nn.Module:
     """Every b1.58 BitLinear -> PackedTernaryLinear (2-bit weights, Triton W2A8)."""
-    _swap_bitlinears(model, PackedTernaryLinear.from_codes)
+    swap_bitlinears(model, PackedTernaryLinear.from_codes)
     return model
 
 
 def for_inference(model: nn.Module, device: str | torch.device) -> nn.Module:
     """The model ready for fast decoding on `device`: see the module docstring."""
-    from .cpu import to_int8_inference
-
     device = torch.device(device)
     if model.cfg.linear == "fp16":
         return model.to(device=device, dtype=torch.float16).eval()

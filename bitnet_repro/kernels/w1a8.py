@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from . import _lowbit
-from .pack import unpack_binary
+from bitnet_repro.kernels import _lowbit
+from bitnet_repro.kernels.pack import unpack_binary
 
 
 def reference(x_codes: torch.Tensor, packed: torch.Tensor, n_out: int) -> torch.Tensor:

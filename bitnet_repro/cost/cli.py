@@ -1,0 +1,95 @@
+"""Cost subcommands: the training-step benchmark and the inference-cost measurements at the paper's shapes.
+
+Implementation modules are imported inside each command, so that a command loads only what it needs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bitnet_repro.profile import BenchSection, CostSection, Table7Section
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from bitnet_repro.cost.train_bench import VARIANTS, bench_train_step
+
+    variants = tuple(args.variants.split(",")) if args.variants else VARIANTS
+    bench_train_step(args.size, Path(args.out), steps=args.steps, repeats=args.repeats, threads=args.threads,
+                     profile=args.profile, device=args.device, variants=variants, compile=args.compile)  # fmt: skip
+
+
+def cmd_cost_prepare(args: argparse.Namespace) -> None:
+    """Write one size's FP16 and b1.58 models (random weights) for the cost measurements."""
+    from bitnet_repro.cost.measure import prepare
+
+    m = prepare(args.size, args.out, seed=args.seed, engines=tuple(args.engines))
+    print(f"{args.out}: " + ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in m["files"].items()))
+
+
+def cmd_cost_measure(args: argparse.Namespace) -> None:
+    """Time per output token and memory of one engine and variant (Table 4's cost columns)."""
+    from bitnet_repro.cost.measure import measure
+    from bitnet_repro.utils import atomic_write_text
+
+    r = measure(args.prep, args.engine, args.variant, args.prompt, args.new_tokens, args.threads)
+    atomic_write_text(Path(args.out), json.dumps(r, indent=2) + "\n")
+    print(f"{r['size']} {args.engine} {args.variant}: {r['ms_per_token']:.1f} ms/token, "
+          f"{r['resident_bytes'] / 1e9:.2f} GB, logit correlation {r['agreement']['correlation']:.4f}")  # fmt: skip
+
+
+def cmd_cost_throughput(args: argparse.Namespace) -> None:
+    """Table 7: FP16 at a batch (defines the budget), or b1.58's largest batch in FP16's budget."""
+    from bitnet_repro.cost.measure import throughput
+    from bitnet_repro.utils import atomic_write_text
+
+    budget = json.loads(Path(args.budget_from).read_text())["budget_bytes"] if args.budget_from else None
+    if args.budget_gb:
+        budget = args.budget_gb * 1e9
+    r = throughput(args.prep, args.variant, batch=args.batch, budget_bytes=budget, context=args.context,
+                   threads=args.threads)  # fmt: skip
+    atomic_write_text(Path(args.out), json.dumps(r, indent=2) + "\n")
+    print(f"{r['size']} {args.variant}: batch {r['max_batch']}, {r['tokens_per_s']:.1f} tokens/s, "
+          f"{r['resident_bytes'] / 1e9:.2f} GB of {r['budget_bytes'] / 1e9:.2f} GB")  # fmt: skip
+
+
+def register(add, command: str | None = None) -> None:
+    """Add this area's subcommands (`add(name, fn, help)` returns the subparser)."""
+    p = add("bench", cmd_bench, "time training steps of FP16 and BitNet side by side")
+    p.add_argument("--size", default=BenchSection.size)
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--steps", type=int, default=BenchSection.steps)
+    p.add_argument("--repeats", type=int, default=BenchSection.repeats)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--variants", help="comma-separated subset of fp16,bitnet_b158,bitnet_b1,bitnet_b158_appendix_d")
+    p.add_argument("--compile", action="store_true", help="torch.compile every model")
+    p.add_argument("--out", required=True, help="JSON file")
+    p = add("cost-prepare", cmd_cost_prepare, "write one size's FP16 and b1.58 models (random weights) for cost")
+    p.add_argument("--size", required=True, help="700M, 1.3B, 3B, 3.9B, 7B, 13B or 70B (paper shapes)")
+    p.add_argument("--out", required=True, help="directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--engines",
+        nargs="+",
+        default=["llama.cpp", "torch"],
+        choices=["llama.cpp", "torch"],
+        help="which engines' files to write (large sizes: llama.cpp only)",
+    )
+    p = add("cost-measure", cmd_cost_measure, "time per output token and memory of one engine/variant (Table 4)")
+    p.add_argument("--prep", required=True, help="directory written by cost-prepare")
+    p.add_argument("--engine", required=True, choices=["llama.cpp", "torch"])
+    p.add_argument("--variant", required=True, choices=["fp16", "b158", "b158-tq1_0"])
+    p.add_argument("--prompt", type=int, default=CostSection.prompt, help="prompt tokens (prefill)")
+    p.add_argument("--new-tokens", type=int, default=CostSection.new_tokens, help="decoding steps timed")
+    p.add_argument("--threads", type=int, default=CostSection.threads)
+    p.add_argument("--out", required=True, help="JSON file")
+    p = add("cost-throughput", cmd_cost_throughput, "Table 7: largest batch under a memory budget, throughput")
+    p.add_argument("--prep", required=True, help="directory written by cost-prepare")
+    p.add_argument("--variant", required=True, choices=["fp16", "b158"])
+    p.add_argument("--batch", type=int, help="run this batch (FP16: defines the budget)")
+    p.add_argument("--budget-from", help="a cost-throughput JSON whose budget to fill (b1.58)")
+    p.add_argument("--budget-gb", type=float, help="a memory budget to fill, in GB")
+    p.add_argument("--context", type=int, default=Table7Section.context)
+    p.add_argument("--threads", type=int, default=CostSection.threads)
+    p.add_argument("--out", required=True, help="JSON file")

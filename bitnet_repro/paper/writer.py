@@ -1,0 +1,207 @@
+"""The one writer of the paper's outputs: Markdown tables with their CSV beside them, figures (PNG + PDF), and
+the labels and orders every table shares.
+
+A paper table is one module of this package. It turns results into rows, then hands a `Table` (header cells,
+alignment, cell strings) with its title, intro and notes to `write_table`, which writes the Markdown page and
+the CSV. Figures go through `save_figure`. README "Adding a paper table" walks through a new one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bitnet_repro.presets import SIZES
+from bitnet_repro.utils import atomic_write_text
+
+# matplotlib is imported where used: heavy (seconds to import) and needed by few commands
+
+SIZE_ORDER = list(SIZES)  # the presets' order: the smoke sizes, the CPU ladder, then the paper's
+VARIANT_ORDER = ["fp16", "bitnet_b1", "bitnet_b158"]
+VAL_NAMES = [("c4", "C4 held-out"), ("indomain", "in-domain"), ("wikitext2", "WikiText-2")]
+
+
+def table_arguments(p, inputs: str, help: str, nargs: str | int = "+") -> None:
+    """The arguments of a table command: its input files, the profile, the Markdown page and the CSV."""
+    p.add_argument(inputs, nargs=nargs, help=help)
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-md", required=True)
+
+
+def figure_arguments(p, inputs: str, help: str, nargs: str | int | None = None) -> None:
+    """The arguments of a figure command: its inputs, the profile, the output path without extension."""
+    p.add_argument(inputs, nargs=nargs, help=help)
+    p.add_argument("--profile", required=True)
+    p.add_argument("--out", required=True, help="output path without extension (.png, .pdf and the caption .md)")
+
+
+def size_key(row: dict) -> tuple:
+    """Rows in ladder order: size, then non-embedding parameters, then FP16, b1, b1.58."""
+    size = SIZE_ORDER.index(row["size"]) if row["size"] in SIZE_ORDER else len(SIZE_ORDER)
+    variant = VARIANT_ORDER.index(row["variant"]) if row["variant"] in VARIANT_ORDER else 9
+    return (size, row["params_nonembedding"], variant)
+
+
+def fmt(v: float | None, spec: str = ".2f") -> str:
+    """A number, or '-' when it is missing."""
+    return format(v, spec) if isinstance(v, (int, float)) else "-"
+
+
+def pm(value: float | None, stderr: float | None, scale: float = 100.0) -> str:
+    """An accuracy with its standard error, in % by default: '61.2 ± 1.4'."""
+    if value is None:
+        return "-"
+    return f"{value * scale:.1f} ± {stderr * scale:.1f}" if stderr is not None else f"{value * scale:.1f}"
+
+
+def device_label(ours: dict) -> str:
+    """Where a results JSON was measured, e.g. "cpu (2 threads, x86_64)" (threads absent for unscored models)."""
+    threads = ours.get("throughput", {}).get("threads")
+    parts = [f"{threads} threads" if threads else "", ours.get("meta", {}).get("processor", "")]
+    return f"{ours.get('device', 'cpu')} ({', '.join(p for p in parts if p)})"
+
+
+@dataclass
+class Table:
+    """A Markdown table: header cells, one alignment letter per column ('l' or 'r'), rows of cell strings."""
+
+    columns: Sequence[str]
+    align: str = ""
+    rows: list[Sequence[str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.align = self.align or "l" * len(self.columns)
+        if len(self.align) != len(self.columns) or set(self.align) - {"l", "r"}:
+            raise ValueError(f"align {self.align!r} must give 'l' or 'r' for each of {len(self.columns)} columns")
+
+    def add(self, *cells: Any) -> None:
+        if len(cells) != len(self.columns):
+            raise ValueError(f"a row of {len(cells)} cells in a table of {len(self.columns)} columns: {cells}")
+        self.rows.append([str(c) for c in cells])
+
+    def lines(self) -> list[str]:
+        rule = "|" + "".join("---:|" if a == "r" else "---|" for a in self.align)
+        return [_line(self.columns), rule, *(_line(r) for r in self.rows)]
+
+
+def _line(cells: Iterable[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def markdown(title: str, *blocks: str | Table | Iterable[str | Table]) -> str:
+    """A Markdown page: '# title', then each block (a line, a Table, or a list of them) in order."""
+    lines = [f"# {title}"]
+
+    def put(b: Any) -> None:
+        if isinstance(b, Table):
+            lines.extend(b.lines())
+        elif isinstance(b, str):
+            lines.append(b)
+        else:
+            for x in b:
+                put(x)
+
+    for b in blocks:
+        put(b)
+    return "\n".join(lines) + "\n"
+
+
+def write_table(out_md: Path, title: str, *blocks: str | Table | Iterable[str | Table],
+                csv_rows: list[dict[str, Any]] | None = None, out_csv: Path | None = None,
+                columns: list[str] | None = None) -> None:  # fmt: skip
+    """The Markdown page (see `markdown`) and, given `out_csv`, the rows as CSV with `columns` (default: the
+    first row's keys)."""
+    if out_csv is not None:
+        write_csv(out_csv, csv_rows or [], columns if columns is not None else list((csv_rows or [{}])[0]))
+    atomic_write_text(out_md, markdown(title, *blocks))
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Rows as CSV with the given columns (extra keys ignored), written atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+STYLE = {"fp16": ("FP16 (LLaMA)", "-"), "bitnet_b1": ("BitNet b1", ":"), "bitnet_b158": ("BitNet b1.58", "--")}
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, out: Path, caption: str | None = None) -> None:
+    """The figure as out.png and out.pdf, and its caption as out.md."""
+    plt = pyplot()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".png", ".pdf"):
+        fig.savefig(out.with_suffix(suffix), dpi=150, metadata={"CreationDate": None} if suffix == ".pdf" else {})
+    plt.close(fig)
+    if caption is not None:
+        atomic_write_text(out.with_suffix(".md"), caption)
+
+
+# ------------------------------------------------------------------------------------------------------
+# The count-model floor and the FP16 reference, shared by the training, pilot and evaluation tables
+# ------------------------------------------------------------------------------------------------------
+
+NGRAM_ORDER = 3  # the floor the tables name: the Kneser-Ney trigram
+NGRAM_NAMES = {1: "KN unigram", 2: "KN bigram", 3: "KN trigram"}
+
+
+def ngram_rows(ngram: dict | None, protocol: str = "train") -> list[dict]:
+    """The count models of ngram.json as rows with the summaries' keys (`val_<set>_loss|ppl|bpb`)."""
+    if not ngram:
+        return []
+    rows = []
+    for key, m in ngram["models"].items():
+        order = int(key.removeprefix("kn"))
+        row = {"size": "count model", "variant": NGRAM_NAMES.get(order, key), "order": order,
+               "tokens": ngram["train_tokens"]}  # fmt: skip
+        for n, _ in VAL_NAMES:
+            v = m.get(f"{n}_{protocol}")
+            if v:
+                row.update({f"val_{n}_loss": v["loss"], f"val_{n}_ppl": v["ppl"], f"val_{n}_bpb": v["bpb"]})
+        rows.append(row)
+    return rows
+
+
+def floor_label(row: dict, floor: dict | None, sets: list[str], key: str = "val_{}_loss") -> str:
+    """Where a model stands against the trigram: 'beats KN-3' (lower loss on every set), else 'n-gram level';
+    empty when either loss is missing. `key` names a set's loss column (`val_c4_loss`, `loss_c4`)."""
+    if not floor or row.get("status", "completed") != "completed":
+        return ""
+    pairs = [(row.get(key.format(n)), floor.get(key.format(n))) for n in sets]
+    if any(a is None or b is None for a, b in pairs):
+        return ""
+    return "beats KN-3" if all(a < b for a, b in pairs) else "n-gram level"
+
+
+def fp16_reference(size: str) -> str:
+    """The FP16 size a row is compared with: its own, or the base size of a widened preset (`cpu-xs-2x`)."""
+    return size.removesuffix("-2x")
+
+
+def read_json(path: str | Path | None) -> Any:
+    """A JSON input of a table (None when no path is given)."""
+    return json.loads(Path(path).read_text()) if path else None

@@ -1,0 +1,266 @@
+"""Profiles: YAML files in workflows/profiles/ (validated against workflows/schemas/profile.schema.yaml). One
+profile expands to a list of RunConfigs (its ladder and its learning-rate pilots)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bitnet_repro.config import ConfigError, DataConfig, RunConfig, TrainConfig, build_section
+from bitnet_repro.presets import STAGE2_RATIO, preset_model, recipe, small_recipe
+
+# --------------------------------------------------------------------------------------------------------
+# Profiles: YAML files in workflows/profiles/. One profile expands to a list of RunConfigs.
+# --------------------------------------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROFILE_DIR = REPO_ROOT / "workflows" / "profiles"
+
+
+def load_profile(name_or_path: str | Path) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        available = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+        raise ConfigError(f"profile {str(name_or_path)!r} not found at {path}; available: {available}")
+    with open(path) as f:
+        profile = yaml.safe_load(f)
+    if not isinstance(profile, dict) or "name" not in profile:
+        raise ConfigError(f"{path}: a profile is a mapping with at least a 'name' key")
+    return profile
+
+
+def profile_data(profile: dict[str, Any]) -> DataConfig:
+    """The DataConfig of a profile (its `data` section)."""
+    return build_section(DataConfig, profile.get("data", {}), "data")
+
+
+def runs_from_profile(profile: dict[str, Any]) -> list[RunConfig]:
+    """Every training run of a profile: its sizes x variants, plus explicit extra runs."""
+    runs = []
+    data = profile_data(profile)
+    for entry in profile.get("models", []):
+        for size in entry["sizes"]:
+            for variant in entry["variants"]:
+                runs.append(make_run(profile, data, size, variant, entry.get("model", {}), entry.get("train", {})))
+    return runs
+
+
+def pilot_runs(profile: dict[str, Any]) -> list[RunConfig]:
+    """The profile's learning-rate pilots (its `pilots` section): one size, each variant at each listed peak
+    LR with that variant's recipe, `steps` steps; named `pilot-<size>-<variant>-lr<lr>`. An arm may also name
+    a recipe of another variant (`recipe: bitnet_b1` trains FP16 with b1's recipe, Sec. 3.1.1)."""
+    section = profile.get("pilots")
+    if not section:
+        return []
+    data = profile_data(profile)
+    runs = []
+    for arm in section["arms"]:
+        variant, recipe_of = arm["variant"], arm.get("recipe", arm["variant"])
+        for lr in arm["lrs"]:
+            train = {**small_recipe(recipe_of, lr), **profile.get("train", {}), **section.get("train", {})}
+            tag = "" if recipe_of == variant else f"-{recipe_of}recipe"
+            runs.append(make_run(profile, data, section["size"], variant, train_overrides=train,
+                                 name=f"pilot-{section['size']}-{variant}{tag}-lr{lr:g}"))  # fmt: skip
+    return runs
+
+
+def make_run(
+    profile: dict[str, Any],
+    data: DataConfig,
+    size: str,
+    variant: str,
+    model_overrides: dict[str, Any] | None = None,
+    train_overrides: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> RunConfig:
+    model_fields = dict(profile.get("model", {}), vocab_size=data.vocab_size, **(model_overrides or {}))
+    overrides = dict(train_overrides or {})
+    base = recipe(size, variant)
+    if "lr" in overrides and base.get("schedule") == "two_stage" and "lr_stage2" not in overrides:
+        overrides["lr_stage2"] = round(overrides["lr"] * STAGE2_RATIO, 8)  # keep Table 13's stage-2 ratio
+    train_fields = {**base, **profile.get("train", {}), **overrides}
+    model_fields.setdefault("max_seq_len", train_fields.get("seq_len", TrainConfig.seq_len))
+    model = preset_model(size, variant, **model_fields)
+    train = build_section(TrainConfig, train_fields, "train")
+    name = name or f"{size}-{variant}"
+    return RunConfig(
+        name=name, model=model, train=train, data=data, profile=profile["name"], size=size, variant=variant
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# The sections beside training: evaluation, pretrained models, PTQ, inference cost, Table 6 and the benchmarks.
+# Frozen dataclasses with the defaults in one place, built once per profile by `Profile.load`; the Snakemake
+# rules read these objects, never the raw YAML.
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One lm-eval suite: tasks (or groups), shots, and how much of each task to score."""
+
+    tasks: tuple[str, ...]
+    num_fewshot: int = 0
+    limit: int | None = None  # the first N items of each task (lm-eval's convention)
+    ppl_max_tokens: int | None = None  # token_ppl: the first N tokens of each text
+    max_length: int | None = None  # context length to score with (default: the model's own)
+
+
+@dataclass(frozen=True)
+class Suites:
+    """A section of named suites and how they are batched (eval, pretrained, ptq.pretrained)."""
+
+    suites: dict[str, Suite] = field(default_factory=dict)
+    batch_size: int = 32
+    batch_tokens: int | None = None
+
+    def flags(self, suite: str) -> str:
+        """The `eval` / `ptq` command-line flags of one suite."""
+        s = self.suites[suite]
+        flags = [f"--tasks {' '.join(s.tasks)}", f"--num-fewshot {s.num_fewshot}", f"--batch-size {self.batch_size}"]
+        for name, value in (("batch-tokens", self.batch_tokens), ("limit", s.limit), ("max-length", s.max_length),
+                            ("ppl-max-tokens", s.ppl_max_tokens)):  # fmt: skip
+            if value:
+                flags.append(f"--{name} {value}")
+        return " ".join(flags)
+
+
+@dataclass(frozen=True)
+class EvalSection(Suites):
+    """Suites run on every trained model of the profile."""
+
+
+@dataclass(frozen=True)
+class PretrainedSection(Suites):
+    """Real pretrained models evaluated by the profile."""
+
+    models: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PTQPretrained(Suites):
+    """Table 3 on a real pretrained model: its own calibration and suites."""
+
+    models: tuple[str, ...] = ()
+    calib_samples: int | None = None  # default: the PTQ section's
+    calib_seq_len: int = 512
+
+
+@dataclass(frozen=True)
+class PTQSection:
+    """PTQ baselines on the FP16 models: Table 3 at `size`, Figure 7 across `sizes`."""
+
+    size: str | None = None
+    sizes: tuple[str, ...] = ()  # default: (size,)
+    suites: tuple[str, ...] = ()  # eval suites; Table 3 uses the first
+    methods: tuple[str, ...] = ()  # default: every registered method's Table 3 settings
+    calib_samples: int = 128  # GPTQ's usual 128 sequences
+    calib_seq_len: int = 256
+    pretrained: PTQPretrained = PTQPretrained()
+
+
+@dataclass(frozen=True)
+class Table7Section:
+    size: str = "700M"
+    context: int = 512
+    fp16_batch: int = 16  # FP16's batch sets the memory budget (the paper: LLaMA 70B, 16 sequences)
+
+
+@dataclass(frozen=True)
+class CostSection:
+    """Inference cost at the paper's shapes with random weights (Table 4's cost columns, Figure 8, Table 7)."""
+
+    sizes: tuple[str, ...] = ()
+    large_sizes: tuple[str, ...] = ()  # llama.cpp only (`snakemake table4_large`)
+    engines: dict[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"llama.cpp": ("fp16", "b158"), "torch": ("fp16", "b158")}
+    )
+    prompt: int = 128
+    new_tokens: int = 64
+    threads: int = 2
+    table7: Table7Section = Table7Section()
+
+
+@dataclass(frozen=True)
+class Table6Section:
+    tasks: tuple[str, ...] = ("table5",)
+    limit: int | None = None
+    kv_bits: int = 4
+
+
+@dataclass(frozen=True)
+class BenchSection:
+    """The training-step benchmark (at `size`) and the scoring-throughput benchmark."""
+
+    size: str = "cpu-l"
+    steps: int = 10
+    repeats: int = 5
+    eval_tasks: tuple[str, ...] = ("hellaswag", "arc_easy")
+    eval_limit: int = 100
+
+
+def _section(cls: type, values: dict[str, Any] | None, name: str) -> Any:
+    """A section dataclass from its YAML mapping: nested sections and suites built, lists made tuples."""
+    values = dict(values or {})
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {name}: {unknown}; valid keys: {sorted(known)}")
+    for key, value in values.items():
+        if key == "suites" and isinstance(value, dict):
+            values[key] = {s: _section(Suite, v, f"{name}.suites.{s}") for s, v in value.items()}
+        elif key == "engines":
+            values[key] = {e: tuple(v) for e, v in value.items()}
+        elif isinstance(value, dict):
+            values[key] = _section(type(getattr(cls(), key)), value, f"{name}.{key}")
+        elif isinstance(value, list):
+            values[key] = tuple(value)
+    try:
+        return cls(**values)
+    except TypeError as e:
+        raise ConfigError(f"{name}: {e}") from e
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A profile resolved once: its runs, its pilots and every section, with their defaults."""
+
+    name: str
+    data: DataConfig
+    runs: tuple[RunConfig, ...]
+    pilots: tuple[RunConfig, ...]
+    eval: EvalSection
+    pretrained: PretrainedSection
+    ptq: PTQSection
+    cost: CostSection
+    table6: Table6Section
+    bench: BenchSection
+    check_resume_run: str
+    check_resume_steps: int | None = None
+    gpus_per_run: int = 1
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Profile:
+        runs = tuple(runs_from_profile(raw))
+        if not runs:
+            raise ConfigError(f"profile {raw.get('name')!r} trains no model: give it a `models` section")
+        return cls(
+            name=raw["name"], data=profile_data(raw), runs=runs, pilots=tuple(pilot_runs(raw)),
+            eval=_section(EvalSection, raw.get("eval"), "eval"),
+            pretrained=_section(PretrainedSection, raw.get("pretrained"), "pretrained"),
+            ptq=_section(PTQSection, raw.get("ptq"), "ptq"), cost=_section(CostSection, raw.get("cost"), "cost"),
+            table6=_section(Table6Section, raw.get("table6"), "table6"),
+            bench=_section(BenchSection, raw.get("bench"), "bench"),
+            check_resume_run=raw.get("check_resume_run", runs[0].name),
+            check_resume_steps=raw.get("check_resume_steps"), gpus_per_run=raw.get("gpus_per_run", 1),
+        )  # fmt: skip
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> Profile:
+        return cls.from_dict(load_profile(name_or_path))

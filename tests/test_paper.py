@@ -1,0 +1,91 @@
+"""The paper-output house: the shared writer, subcommand discovery, and README's "Adding a paper table" recipe,
+run verbatim (one module, one rule, one target; nothing else edited)."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bitnet_repro.paper.cli import commands
+from bitnet_repro.paper.writer import Table, markdown, write_table
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_table_renders_markdown_with_alignment():
+    t = Table(["a", "b"], "lr")
+    t.add("x", 1)
+    assert t.lines() == ["| a | b |", "|---|---:|", "| x | 1 |"]
+    assert markdown("T", "", t, ["", "note"]) == "# T\n\n| a | b |\n|---|---:|\n| x | 1 |\n\nnote\n"
+
+
+def test_table_refuses_a_wrong_row_or_alignment():
+    with pytest.raises(ValueError, match="2 columns"):
+        Table(["a", "b"]).add("only one")
+    with pytest.raises(ValueError, match="'l' or 'r'"):
+        Table(["a", "b"], "lc")
+
+
+def test_write_table_writes_markdown_and_csv(tmp_path):
+    t = Table(["size", "loss"], "lr")
+    t.add("s", "1.00")
+    write_table(tmp_path / "t.md", "Title", "", t, out_csv=tmp_path / "t.csv", csv_rows=[{"size": "s", "loss": 1.0}])
+    assert (tmp_path / "t.md").read_text().startswith("# Title\n\n| size | loss |")
+    assert (tmp_path / "t.csv").read_text().splitlines() == ["size,loss", "s,1.0"]
+
+
+def test_every_paper_module_is_a_subcommand():
+    found = commands()
+    for name in ("report", "eval-report", "ptq-table", "plot-ptq", "cost-table", "table6", "table7", "energy"):
+        assert name in found, name
+    modules = {p.stem for p in (REPO / "bitnet_repro" / "paper").glob("[!_]*.py")} - {"writer", "cli"}
+    assert {m for m, _ in found.values()} == modules
+
+
+def readme_recipe() -> tuple[list[str], list[str]]:
+    """The code blocks of README's "Adding a paper table" section and the files it says they go to."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### Adding a paper table", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    paths = re.findall(r"(?:saved as|appended to(?: the)?) `([^`]+)`", section)
+    return blocks, paths
+
+
+@pytest.fixture
+def recipe():
+    blocks, paths = readme_recipe()
+    assert len(blocks) == 3 and paths == ["bitnet_repro/paper/params.py", "workflows/paper.smk", "Snakefile"]
+    module, rule_file, snakefile = (REPO / p for p in paths)
+    assert not module.exists()
+    before = {p: p.read_text() for p in (rule_file, snakefile)}
+    module.write_text(blocks[0])
+    for path, block in zip((rule_file, snakefile), blocks[1:]):
+        path.write_text(before[path].rstrip("\n") + "\n\n\n" + block)
+    yield
+    module.unlink()
+    for path, text in before.items():
+        path.write_text(text)
+
+
+def test_readme_recipe_adds_a_table(recipe, tmp_path):
+    helped = subprocess.run([sys.executable, "-m", "bitnet_repro", "params-table", "--help"], cwd=REPO,
+                            capture_output=True, text=True)  # fmt: skip
+    assert helped.returncode == 0, helped.stderr
+    plan = subprocess.run([sys.executable, "-m", "snakemake", "-n", "params", "--config", "profile=smoke",
+                           "--forceall", "--printshellcmds"], cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    assert plan.returncode == 0, plan.stderr
+    assert "python -m bitnet_repro params-table" in plan.stdout and "results/smoke/tables/params.md" in plan.stdout
+    summaries = []
+    for size, variant, n in (("tiny-2", "fp16", 55296), ("tiny-1", "bitnet_b158", 13312)):
+        path = tmp_path / f"{size}-{variant}.json"
+        path.write_text(json.dumps({"size": size, "variant": variant, "params_nonembedding": n,
+                                    "params_total": n + 1000}))  # fmt: skip
+        summaries.append(str(path))
+    out = tmp_path / "params.md"
+    subprocess.run([sys.executable, "-m", "bitnet_repro", "params-table", *summaries, "--profile", "test",
+                    "--out-md", str(out), "--out-csv", str(tmp_path / "params.csv")], cwd=REPO, check=True)  # fmt: skip
+    text = out.read_text()
+    assert text.index("| tiny-1 | bitnet_b158 | 13,312 | 14,312 |") < text.index("| tiny-2 | fp16 | 55,296 |")

@@ -1,0 +1,29 @@
+# Helpers of workflows/train.smk: the profile-dependent inputs and parameters of its rules.
+
+
+def train_priority(profile, run_id):
+    """Longest training jobs first (their step cost grows with the weights of blocks and head, BitNet ~10% more),
+    so that two cores finish the ladder together instead of waiting on one large model at the end."""
+    m = any_run(profile, run_id).model
+    cost = (m.n_params_nonembedding + m.d_model * m.vocab_size) * (1.1 if m.is_bitnet else 1.0)
+    return int(cost // 1000)
+
+
+def gpus_per_run(profile, run_id):
+    """GPUs a training job asks for: the profile's `gpus_per_run` on CUDA profiles, none on CPU ones."""
+    if any_run(profile, run_id).train.device != "cuda":
+        return 0
+    return PROFILES[profile].gpus_per_run
+
+
+def launcher(profile, gpus):
+    """`python -m bitnet_repro` for one process; torchrun (DDP / FSDP, one process per GPU) for several."""
+    if gpus > 1:
+        return f"torchrun --standalone --nproc-per-node {gpus} -m bitnet_repro"
+    return "python -m bitnet_repro"
+
+
+def check_resume_steps_flag(profile):
+    """The resume check on a shortened run (`check_resume_steps`), else on the whole run."""
+    steps = PROFILES[profile].check_resume_steps
+    return f"--steps {steps}" if steps else ""

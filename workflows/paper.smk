@@ -1,0 +1,325 @@
+# Paper outputs: rules that turn computed results into a table or figure of bitnet_repro/paper/ (one module
+# each, written through bitnet_repro/paper/writer.py). README "Adding a paper table": a new output is its module,
+# one rule here and one target in the Snakefile.
+
+
+rule training_table:
+    input:
+        summaries=lambda wc: summaries(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
+    output:
+        csv="results/{profile}/tables/training.csv",
+        md=report("results/{profile}/tables/training.md", caption="report/training.rst", category=REPORT_TRAINING),
+    log:
+        "results/{profile}/logs/training_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro report {input.summaries} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule pilot_table:
+    # The learning-rate pilots of the profile (its `pilots` section): `snakemake pilots`.
+    input:
+        summaries=lambda wc: pilot_summaries(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
+    output:
+        csv="results/{profile}/tables/pilots.csv",
+        md=report("results/{profile}/tables/pilots.md", caption="report/pilots.rst", category=REPORT_PILOTS),
+    log:
+        "results/{profile}/logs/pilot_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro pilot-report {input.summaries} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule training_figure:
+    input:
+        summaries=lambda wc: summaries(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
+    output:
+        png=report("results/{profile}/figures/training_curves.png", caption="report/training_curves.rst",
+                   category=REPORT_TRAINING),
+        pdf="results/{profile}/figures/training_curves.pdf",
+        caption="results/{profile}/figures/training_curves.md",
+    params:
+        out=lambda wc, output: output.png.removesuffix(".png"),
+        runs=lambda wc, input: " ".join(os.path.dirname(p) for p in input.summaries),
+    log:
+        "results/{profile}/logs/training_figure.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro plot {params.runs} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--out {params.out} > {log} 2>&1"
+
+
+rule eval_table:
+    input:
+        results=lambda wc: eval_files(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
+    output:
+        csv="results/{profile}/tables/eval.csv",
+        md=report("results/{profile}/tables/eval.md", caption="report/eval.rst", category=REPORT_EVAL),
+        long="results/{profile}/tables/eval_long.csv",
+    log:
+        "results/{profile}/logs/eval_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro eval-report {input.results} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--out-csv {output.csv} --out-md {output.md} --out-long {output.long} > {log} 2>&1"
+
+
+rule pretrained_table:
+    input:
+        lambda wc: pretrained_files(wc.profile),
+    output:
+        csv="results/{profile}/tables/pretrained.csv",
+        md=report("results/{profile}/tables/pretrained.md", caption="report/pretrained.rst", category=REPORT_EVAL),
+    log:
+        "results/{profile}/logs/pretrained_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro eval-report {input} --profile {wildcards.profile} --pretrained "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule eval_figure:
+    input:
+        "results/{profile}/tables/eval.csv",
+    output:
+        png=report("results/{profile}/figures/eval_scaling.png", caption="report/eval_scaling.rst",
+                   category=REPORT_EVAL),
+        pdf="results/{profile}/figures/eval_scaling.pdf",
+        caption="results/{profile}/figures/eval_scaling.md",
+    params:
+        out=lambda wc, output: output.png.removesuffix(".png"),
+    log:
+        "results/{profile}/logs/eval_figure.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro plot-eval {input} --profile {wildcards.profile} "
+        "--out {params.out} > {log} 2>&1"
+
+
+rule table6_report:
+    input:
+        lambda wc: table6_files(wc.profile),
+    output:
+        csv="results/{profile}/tables/table6.csv",
+        md=report("results/{profile}/tables/table6.md", caption="report/table6.rst", category=REPORT_EVAL),
+    params:
+        paper=PAPER_TABLE6,
+    log:
+        "results/{profile}/logs/table6.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro table6 {input} --profile {wildcards.profile} --paper {params.paper} "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule table3_report:
+    input:
+        lambda wc: table3_files(wc.profile),
+    output:
+        csv="results/{profile}/tables/table3.csv",
+        md=report("results/{profile}/tables/table3.md", caption="report/table3.rst", category=REPORT_PTQ),
+    params:
+        paper=PAPER_TABLE3,
+    log:
+        "results/{profile}/logs/table3.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule table3_pretrained_report:
+    input:
+        lambda wc: ptq_pretrained_files(wc.profile, wc.model),
+    output:
+        csv="results/{profile}/tables/table3_{model}.csv",
+        md=report("results/{profile}/tables/table3_{model}.md", caption="report/table3_pretrained.rst",
+                  category=REPORT_PTQ),
+    params:
+        paper=PAPER_TABLE3,
+    log:
+        "results/{profile}/logs/table3_{model}.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
+        "--title 'Table 3 on {wildcards.model}' --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule figure7_table:
+    input:
+        lambda wc: figure7_files(wc.profile),
+    output:
+        csv="results/{profile}/tables/ptq_sizes.csv",
+        md=report("results/{profile}/tables/ptq_sizes.md", caption="report/ptq_sizes.rst", category=REPORT_PTQ),
+    params:
+        paper=PAPER_TABLE3,
+    log:
+        "results/{profile}/logs/figure7_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
+        "--title 'PTQ across sizes' --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule figure7_plot:
+    input:
+        "results/{profile}/tables/ptq_sizes.csv",
+    output:
+        png=report("results/{profile}/figures/figure7.png", caption="report/figure7.rst", category=REPORT_PTQ),
+        pdf="results/{profile}/figures/figure7.pdf",
+        caption="results/{profile}/figures/figure7.md",
+    params:
+        out=lambda wc, output: output.png.removesuffix(".png"),
+    log:
+        "results/{profile}/logs/figure7.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro plot-ptq {input} --profile {wildcards.profile} "
+        "--out {params.out} > {log} 2>&1"
+
+
+rule cost_table:
+    # Table 4: the cost columns, and the perplexity of the profile's trained models from the evaluation rules.
+    input:
+        cost=lambda wc: cost_files(wc.profile),
+        eval="results/{profile}/tables/eval.csv",
+    output:
+        csv="results/{profile}/tables/table4_cost.csv",
+        md=report("results/{profile}/tables/table4_cost.md", caption="report/table4_cost.rst", category=REPORT_COST),
+    params:
+        paper=PAPER_DIR,
+    log:
+        "results/{profile}/logs/cost_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro cost-table {input.cost} --profile {wildcards.profile} --paper-dir {params.paper} "
+        "--eval-csv {input.eval} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule figure8_plot:
+    input:
+        lambda wc: cost_files(wc.profile),
+    output:
+        png=report("results/{profile}/figures/figure8.png", caption="report/figure8.rst", category=REPORT_COST),
+        pdf="results/{profile}/figures/figure8.pdf",
+        md="results/{profile}/figures/figure8.md",
+    params:
+        out=lambda wc, output: output.png.removesuffix(".png"),
+        paper=PAPER_DIR,
+    log:
+        "results/{profile}/logs/figure8.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro plot-cost {input} --profile {wildcards.profile} --paper-dir {params.paper} "
+        "--figure {params.out} > {log} 2>&1"
+
+
+rule cost_table_large:
+    # Table 4 and Figure 8 with the profile's large sizes too (llama.cpp only); not in `all` (cpu: 7B, ~15 min).
+    input:
+        cost=lambda wc: cost_files(wc.profile, large=True),
+        eval="results/{profile}/tables/eval.csv",
+    output:
+        csv="results/{profile}/tables/table4_cost_large.csv",
+        md=report("results/{profile}/tables/table4_cost_large.md", caption="report/table4_cost_large.rst",
+                  category=REPORT_COST),
+        png=report("results/{profile}/figures/figure8_large.png", caption="report/figure8_large.rst",
+                   category=REPORT_COST),
+    params:
+        out=lambda wc, output: output.png.removesuffix(".png"),
+        paper=PAPER_DIR,
+    log:
+        "results/{profile}/logs/cost_table_large.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "(python -m bitnet_repro cost-table {input.cost} --profile {wildcards.profile} --paper-dir {params.paper} "
+        "--eval-csv {input.eval} --out-csv {output.csv} --out-md {output.md} && "
+        "python -m bitnet_repro plot-cost {input.cost} --profile {wildcards.profile} --paper-dir {params.paper} "
+        "--figure {params.out}) > {log} 2>&1"
+
+
+rule table7_report:
+    input:
+        lambda wc: table7_files(wc.profile),
+    output:
+        csv="results/{profile}/tables/table7.csv",
+        md=report("results/{profile}/tables/table7.md", caption="report/table7.rst", category=REPORT_COST),
+    params:
+        paper=PAPER_DIR,
+    log:
+        "results/{profile}/logs/table7.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro table7 {input} --profile {wildcards.profile} --paper-dir {params.paper} "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule pack_table:
+    input:
+        lambda wc: packed_manifests(wc.profile),
+    output:
+        csv="results/{profile}/tables/packed.csv",
+        md=report("results/{profile}/tables/packed.md", caption="report/packed.rst", category=REPORT_COST),
+    log:
+        "results/{profile}/logs/pack_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro pack-table {input} --profile {wildcards.profile} --out-csv {output.csv} "
+        "--out-md {output.md} > {log} 2>&1"
+
+
+rule energy_tables:
+    # Tables 1 and 2 (Sec. 2.3): the arithmetic-energy model; the paper's printed cells beside ours.
+    output:
+        table1_csv="results/energy/table1.csv",
+        table1_md=report("results/energy/table1.md", caption="report/table1.rst", category=REPORT_ENERGY),
+        table2_csv="results/energy/table2.csv",
+        table2_md=report("results/energy/table2.md", caption="report/table2.rst", category=REPORT_ENERGY),
+    params:
+        paper=PAPER_TABLE2,
+        out=lambda wc, output: os.path.dirname(output.table1_csv),
+    log:
+        "results/energy/logs/energy_tables.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro energy --out-dir {params.out} --paper-table2 {params.paper} > {log} 2>&1"
+
+
+rule energy_figure3:
+    # Figure 3: matmul energy at 7nm across the sizes of Table 10, FP16 Transformer vs BitNet.
+    output:
+        csv="results/energy/figure3.csv",
+        png=report("results/energy/figure3.png", caption="report/figure3.rst", category=REPORT_ENERGY),
+        pdf="results/energy/figure3.pdf",
+        caption="results/energy/figure3.md",
+    params:
+        out=lambda wc, output: output.png.removesuffix(".png"),
+    log:
+        "results/energy/logs/energy_figure3.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro energy --figure3 {params.out} > {log} 2>&1"
