@@ -89,6 +89,12 @@ rule pilots:
         f"results/{PROFILE}/tables/pilots.md",
 
 
+rule budget:
+    # Ladder models with 2x / 4x the ladder's tokens (the profile's `budget` section; not in `all`)
+    input:
+        f"results/{PROFILE}/tables/budget.md",
+
+
 rule ngram:
     # Kneser-Ney count-model baselines on the profile's training tokens
     input:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bitnet_repro.config import ConfigError, RunConfig
 from bitnet_repro.presets import SIZES
-from bitnet_repro.profile import load_profile, pilot_runs, runs_from_profile
+from bitnet_repro.profile import budget_runs, load_profile, pilot_runs, runs_from_profile
 from bitnet_repro.utils import atomic_write_text
 
 
@@ -23,7 +23,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         except FileNotFoundError as e:
             raise ConfigError(f"config file {args.config} not found") from e
     profile = load_profile(args.profile)
-    runs = {r.name: r for r in runs_from_profile(profile) + pilot_runs(profile)}
+    runs = {r.name: r for r in runs_from_profile(profile) + pilot_runs(profile) + budget_runs(profile)}
     if args.run not in runs:
         raise ConfigError(f"profile {args.profile!r} has no run {args.run!r}; runs: {sorted(runs)}")
     return runs[args.run]

@@ -70,6 +70,22 @@ def pilot_runs(profile: dict[str, Any]) -> list[RunConfig]:
     return runs
 
 
+def budget_runs(profile: dict[str, Any]) -> list[RunConfig]:
+    """The profile's token-budget runs (its `budget` section): single ladder models trained for more steps than
+    the ladder, with the ladder's own recipe for that variant; named `budget-<size>-<variant>-<steps>steps`."""
+    data = profile_data(profile)
+    runs = []
+    for entry in profile.get("budget", []):
+        size, variant = entry["size"], entry["variant"]
+        ladder = next((m for m in profile.get("models", []) if size in m["sizes"] and variant in m["variants"]), None)
+        if ladder is None:
+            raise ConfigError(f"budget: the ladder (`models`) trains no {variant} model of size {size!r}")
+        train = {**ladder.get("train", {}), "steps": entry["steps"]}
+        runs.append(make_run(profile, data, size, variant, ladder.get("model", {}), train,
+                             name=f"budget-{size}-{variant}-{entry['steps']}steps"))  # fmt: skip
+    return runs
+
+
 def make_run(
     profile: dict[str, Any],
     data: DataConfig,
@@ -234,7 +250,7 @@ class Profile:
     name: str
     data: DataConfig
     runs: tuple[RunConfig, ...]
-    pilots: tuple[RunConfig, ...]
+    pilots: tuple[RunConfig, ...]  # the learning-rate pilots and the token-budget runs
     eval: EvalSection
     pretrained: PretrainedSection
     ptq: PTQSection
@@ -251,7 +267,7 @@ class Profile:
         if not runs:
             raise ConfigError(f"profile {raw.get('name')!r} trains no model: give it a `models` section")
         return cls(
-            name=raw["name"], data=profile_data(raw), runs=runs, pilots=tuple(pilot_runs(raw)),
+            name=raw["name"], data=profile_data(raw), runs=runs, pilots=tuple(pilot_runs(raw) + budget_runs(raw)),
             eval=_section(EvalSection, raw.get("eval"), "eval"),
             pretrained=_section(PretrainedSection, raw.get("pretrained"), "pretrained"),
             ptq=_section(PTQSection, raw.get("ptq"), "ptq"), cost=_section(CostSection, raw.get("cost"), "cost"),

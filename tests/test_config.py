@@ -136,3 +136,19 @@ def test_pilot_runs_and_one_lr_per_variant_across_widths():
     assert b158.train.lr_stage2 == pytest.approx(b158.train.lr * STAGE2_RATIO, rel=1e-5)
     wide = next(r for r in ladder if r.size == "cpu-xs-2x")
     assert wide.model.d_model == 2 * SIZES["cpu-xs"]["d_model"] and wide.variant == "bitnet_b158"
+
+
+def test_budget_runs_are_ladder_runs_with_more_steps():
+    from bitnet_repro.profile import Profile, budget_runs
+
+    profile = load_profile("cpu")
+    ladder = {(r.size, r.variant): r for r in runs_from_profile(profile)}
+    runs = budget_runs(profile)
+    assert [r.name for r in runs] == [f"budget-{e['size']}-{e['variant']}-{e['steps']}steps" for e in profile["budget"]]
+    for r, e in zip(runs, profile["budget"]):
+        base = ladder[(r.size, r.variant)]
+        assert r.train.steps == e["steps"] > base.train.steps
+        assert r.model == base.model and r.train.lr == base.train.lr and r.train.schedule == base.train.schedule
+    assert {r.run_id for r in runs} <= {r.run_id for r in Profile.from_dict(profile).pilots}
+    with pytest.raises(ConfigError, match="trains no fp16 model of size 'cpu-xl'"):
+        budget_runs({**profile, "budget": [{"size": "cpu-xl", "variant": "fp16", "steps": 10}]})

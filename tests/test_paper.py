@@ -89,3 +89,21 @@ def test_readme_recipe_adds_a_table(recipe, tmp_path):
                     "--out-md", str(out), "--out-csv", str(tmp_path / "params.csv")], cwd=REPO, check=True)  # fmt: skip
     text = out.read_text()
     assert text.index("| tiny-1 | bitnet_b158 | 13,312 | 14,312 |") < text.index("| tiny-2 | fp16 | 55,296 |")
+
+
+def test_table3_reads_rows_against_the_trigram():
+    from bitnet_repro.paper.table3 import claims, trigram_floor
+
+    ngram = {"models": {"kn3": {"c4_train": {"tokens": 100, "ppl": 40.0, "bpb": 2.0},
+                                "wikitext2_train": {"tokens": 100, "ppl": 60.0, "bpb": 2.5},
+                                "c4_whole": {"tokens": 900, "ppl": 45.0, "bpb": 2.1},
+                                "wikitext2_whole": {"tokens": 900, "ppl": 65.0, "bpb": 2.6}}}}  # fmt: skip
+    rows = [{"method": "Transformer", "wbits": 16, "abits": 16, "status": "ok", "ppl": 45.0, "tokens_c4": 100,
+             "spec": "fp16", "ptq": "no"},
+            {"method": "GPTQ", "wbits": 4, "abits": 16, "status": "ok", "ppl": 55.0, "spec": "gptq:W4A16",
+             "ptq": "yes"}]
+    floor = trigram_floor(ngram, rows)
+    assert floor == {"ppl": 50.0, "bpb_c4": 2.0}  # the same first 100 tokens, not the whole texts
+    assert trigram_floor(ngram, [{**rows[0], "tokens_c4": 900}])["ppl"] == 55.0
+    line = claims(rows, floor)[-1]
+    assert "1 of 2 (gptq:W4A16)" in line and "FP16 beats the trigram" in line

@@ -56,8 +56,9 @@ def summaries(profile):
     return [f"results/{profile}/runs/{rid}/summary.json" for rid in RUNS[profile]]
 
 
-def pilot_summaries(profile):
-    return [f"results/{profile}/runs/{rid}/summary.json" for rid in PILOTS[profile]]
+def pilot_summaries(profile, prefix="pilot-"):
+    """The summaries of the profile's learning-rate pilots (`pilot-`) or token-budget runs (`budget-`)."""
+    return [f"results/{profile}/runs/{rid}/summary.json" for rid, r in PILOTS[profile].items() if r.name.startswith(prefix)]
 
 
 def any_run(profile, run_id):
@@ -69,7 +70,7 @@ def report_results(profile):
     """Every file of the profile that is wrapped in report() and is on disk, as the inputs of `report_all` (the
     target of a report of everything made so far). A file that is not there is left out, never built."""
     t, f = f"results/{profile}/tables", f"results/{profile}/figures"
-    files = [f"results/{profile}/baselines/ngram.json", f"{t}/pilots.md",
+    files = [f"results/{profile}/baselines/ngram.json", f"{t}/pilots.md", f"{t}/budget.md",
              f"{t}/training.md", f"{f}/training_curves.png",
              f"{t}/eval.md", f"{f}/eval_scaling.png", f"{t}/tasks.md", f"{t}/pretrained.md", f"{t}/table6.md",
              f"{t}/table3.md", *ptq_pretrained_tables(profile), f"{t}/ptq_sizes.md", f"{f}/figure7.png",

@@ -127,7 +127,8 @@ rule table6_report:
 
 rule table3_report:
     input:
-        lambda wc: table3_files(wc.profile),
+        results=lambda wc: table3_files(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/table3.csv",
         md=report("results/{profile}/tables/table3.md", caption="report/table3.rst", category=REPORT_PTQ),
@@ -138,8 +139,8 @@ rule table3_report:
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
-        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "python -m bitnet_repro ptq-table {input.results} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--paper {params.paper} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 
 rule table3_pretrained_report:
@@ -162,7 +163,8 @@ rule table3_pretrained_report:
 
 rule figure7_table:
     input:
-        lambda wc: figure7_files(wc.profile),
+        results=lambda wc: figure7_files(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/ptq_sizes.csv",
         md=report("results/{profile}/tables/ptq_sizes.md", caption="report/ptq_sizes.rst", category=REPORT_PTQ),
@@ -173,8 +175,8 @@ rule figure7_table:
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
-        "--title 'PTQ across sizes' --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "python -m bitnet_repro ptq-table {input.results} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--paper {params.paper} --title 'PTQ across sizes' --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 
 rule figure7_plot:
@@ -323,3 +325,21 @@ rule energy_figure3:
         "../environment.yml"
     shell:
         "python -m bitnet_repro energy --figure3 {params.out} > {log} 2>&1"
+
+
+rule budget_table:
+    # Ladder models with more tokens than the ladder (the profile's `budget` section): `snakemake budget`.
+    input:
+        summaries=lambda wc: pilot_summaries(wc.profile, prefix="budget-"),
+        ladder=lambda wc: summaries(wc.profile),
+        ngram="results/{profile}/baselines/ngram.json",
+    output:
+        csv="results/{profile}/tables/budget.csv",
+        md=report("results/{profile}/tables/budget.md", caption="report/budget.rst", category=REPORT_PILOTS),
+    log:
+        "results/{profile}/logs/budget_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro budget-table {input.summaries} --ladder {input.ladder} --ngram {input.ngram} "
+        "--profile {wildcards.profile} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"

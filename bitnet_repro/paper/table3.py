@@ -17,7 +17,7 @@ from typing import Any
 from bitnet_repro.eval.results import summary_rows
 from bitnet_repro.eval.tasks import table3_columns
 from bitnet_repro.paper.evaluation import TABLE3_TASKS
-from bitnet_repro.paper.writer import Table, device_label, pm, read_csv, table_arguments, write_table
+from bitnet_repro.paper.writer import Table, device_label, pm, read_csv, read_json, table_arguments, write_table
 
 COMMAND, HELP = "ptq-table", "Table 3: PTQ rows, FP16 and BitNet b1, beside the paper's numbers"
 
@@ -26,11 +26,13 @@ def arguments(p: argparse.ArgumentParser) -> None:
     table_arguments(p, "results", "results JSON of `ptq` and of `eval` (FP16, BitNet b1)")
     p.add_argument("--paper", help="the paper's Table 3 CSV, for the columns labelled as the paper's")
     p.add_argument("--title", default="Table 3")
+    p.add_argument("--ngram", help="ngram.json of the profile: the Kneser-Ney trigram as the floor row")
 
 
 def run(args: argparse.Namespace) -> None:
     ptq_table([Path(p) for p in args.results], Path(args.out_csv), Path(args.out_md), args.profile,
-              paper_csv=Path(args.paper) if args.paper else None, title=args.title)  # fmt: skip
+              paper_csv=Path(args.paper) if args.paper else None, title=args.title,
+              ngram=read_json(args.ngram))  # fmt: skip
 
 
 CHANCE = {c["short"]: c["chance"] for c in table3_columns()}
@@ -63,6 +65,7 @@ def _row(path: Path) -> dict[str, Any]:
         row["ppl"] = m[("token_ppl", "avg_ppl")]["value"]
         row["ppl_wikitext2"] = m[("token_ppl_wikitext2", "ppl")]["value"]
         row["ppl_c4"] = m[("token_ppl_c4", "ppl")]["value"]
+        row["tokens_c4"] = m[("token_ppl_c4", "ppl")]["n"]
         if ("token_ppl_c4", "bpb") in m:
             row["bpb_c4"] = m[("token_ppl_c4", "bpb")]["value"]
     accs = []
@@ -97,9 +100,24 @@ def _fmt_ppl(v: float | None) -> str:
     return f"{v:.4g}" if v < 1e4 else f"{v:.1e}"
 
 
-def claims(rows: list[dict[str, Any]]) -> list[str]:
-    """The paper's Table 3 claims (../shared/paper/FIGURES.md), checked on one model's zero-shot rows.
-    Collapse: perplexity at least 10x FP16's or a non-finite model. Close: perplexity within 10% of FP16's."""
+def trigram_floor(ngram: dict | None, rows: list[dict[str, Any]]) -> dict[str, float] | None:
+    """The Kneser-Ney trigram's Table 3 perplexity (mean of WikiText-2 and C4) and C4 bits per byte, on the
+    tokens the rows were scored on (the first `eval_tokens`, or the whole texts)."""
+    if not ngram or "kn3" not in ngram.get("models", {}):
+        return None
+    kn3 = ngram["models"]["kn3"]
+    tokens = next((r.get("tokens_c4") for r in rows if r.get("tokens_c4")), None)
+    protocol = "train" if tokens == kn3.get("c4_train", {}).get("tokens") else "whole"
+    c4, wt2 = kn3.get(f"c4_{protocol}"), kn3.get(f"wikitext2_{protocol}")
+    if not c4 or not wt2:
+        return None
+    return {"ppl": (c4["ppl"] + wt2["ppl"]) / 2, "bpb_c4": c4["bpb"]}
+
+
+def claims(rows: list[dict[str, Any]], floor: dict[str, float] | None = None) -> list[str]:
+    """The paper's Table 3 claims (../shared/paper/FIGURES.md), checked on one model's zero-shot rows, and where
+    the rows stand against the count-model floor. Collapse: perplexity at least 10x FP16's or a non-finite
+    model. Close: perplexity within 10% of FP16's."""
     by = {(r["method"], r["wbits"], r["abits"]): r for r in rows}
     fp = by.get(("Transformer", 16, 16))
     if not fp or "ppl" not in fp:
@@ -143,11 +161,17 @@ def claims(rows: list[dict[str, Any]]) -> list[str]:
         missed = "".join(f"; not beaten: {r['spec']} {desc(r)}" for r in rivals if r not in beats)
         out.append(f"BitNet b1 beats every 1- and 2-bit PTQ method on PPL: {verdict} (b1 {desc(b1)}; "
                    f"beaten: {len(beats)}/{len(rivals)}{missed})")  # fmt: skip
+    if floor:
+        level = [r for r in rows if ppl(r) >= floor["ppl"]]
+        out.append(f"Rows at the n-gram level (PPL not below the Kneser-Ney trigram's {_fmt_ppl(floor['ppl'])} on "
+                   f"the same tokens): {len(level)} of {len(rows)}"
+                   + (" (" + ", ".join(f"{r['spec']}" for r in level) + ")" if level else "")
+                   + f"; FP16 {'beats' if ppl(fp) < floor['ppl'] else 'does NOT beat'} the trigram")  # fmt: skip
     return out
 
 
 def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, paper_csv: Path | None = None,
-              title: str = "Table 3") -> list[dict[str, Any]]:  # fmt: skip
+              title: str = "Table 3", ngram: dict | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """One row per (model, method, bit width, shots); the paper's Table 3 in columns labelled `paper_*`."""
     rows = [_row(p) for p in files]
     known = {r["size"]: r for r in rows if r["params"]}
@@ -197,8 +221,12 @@ def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, pape
                 ours.append(f"{100 * r['avg']:.1f}" if r.get("avg") is not None else "-")
             paper = [r[f"paper_{d}"] or "-" for d in PAPER_COLS.values()]
             table.add(r["method"], bits, r["ptq"], *ours, *paper)
+        floor = trigram_floor(ngram, rs) if shots == 0 else None
+        if floor:
+            table.add("Kneser-Ney trigram (count model, same tokens)", "-", "-", _fmt_ppl(floor["ppl"]),
+                      f"{floor['bpb_c4']:.3f}", *["-"] * (len(SHORTS) + 1 + len(PAPER_COLS)))  # fmt: skip
         if shots == 0:
-            blocks += ["", "Paper claims on this model:", ""] + [f"- {c}" for c in claims(rs)]
+            blocks += ["", "Paper claims on this model:", ""] + [f"- {c}" for c in claims(rs, floor)]
         blocks.append("")
     caveats = sorted({r["caveat"] for r in rows if r.get("caveat")})
     impl = sorted({f"{r['method']}: {r['implementation']}" for r in rows if r.get("implementation")})
