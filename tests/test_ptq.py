@@ -369,7 +369,7 @@ def test_a_new_file_adds_a_table3_row(toy_file, checkpoint, tmp_path):
     listed = subprocess.run([sys.executable, "-m", "bitnet_repro", "baselines"], capture_output=True, text=True,
                             cwd=REPO, check=True).stdout  # fmt: skip
     assert "toy_rtn" in listed
-    plan = subprocess.run([sys.executable, "-m", "snakemake", "-n", "table3", "--config", "profile=smoke",
+    plan = subprocess.run([sys.executable, "-m", "snakemake", "-n", "table3", "--config", "profile=cpu",
                            "--forceall", "--printshellcmds"], capture_output=True, text=True, cwd=REPO)  # fmt: skip
     assert plan.returncode == 0, plan.stderr
     assert "--method toy_rtn:W3A16" in plan.stdout
