@@ -17,6 +17,7 @@ from bitnet_repro.paper.writer import (
     device_label,
     floor_label,
     fmt,
+    ngram_protocol,
     ngram_rows,
     pm,
     read_json,  # fmt: skip
@@ -109,9 +110,7 @@ def eval_report(files: list[Path], out_csv: Path, out_md: Path, out_long: Path |
     shots_seen = sorted({int(c.split("_")[1][0]) for r in out for c in r if c.startswith("avg_")})
     counts = []
     # the count models scored on the same tokens as the models: the first `eval_tokens` (train protocol) or all
-    protocol = "whole"
-    if ngram and out and out[0].get("tokens_c4") == ngram["models"]["kn1"].get("c4_train", {}).get("tokens"):
-        protocol = "train"
+    protocol = ngram_protocol(ngram, out[0].get("tokens_c4")) if out else "whole"
     for c in ngram_rows(ngram, protocol=protocol):
         counts.append({"size": "count model", "variant": c["variant"], "order": c["order"], "tokens": c["tokens"],
                        **{f"{m}_{n}": c.get(f"val_{n}_{m}") for n, _ in VAL_NAMES for m in ("ppl", "loss", "bpb")}})

@@ -17,7 +17,16 @@ from typing import Any
 from bitnet_repro.eval.results import summary_rows
 from bitnet_repro.eval.tasks import table3_columns
 from bitnet_repro.paper.evaluation import TABLE3_TASKS
-from bitnet_repro.paper.writer import Table, device_label, pm, read_csv, read_json, table_arguments, write_table
+from bitnet_repro.paper.writer import (
+    Table,
+    device_label,
+    ngram_protocol,
+    pm,
+    read_csv,
+    read_json,
+    table_arguments,
+    write_table,
+)
 
 COMMAND, HELP = "ptq-table", "Table 3: PTQ rows, FP16 and BitNet b1, beside the paper's numbers"
 
@@ -107,7 +116,7 @@ def trigram_floor(ngram: dict | None, rows: list[dict[str, Any]]) -> dict[str, f
         return None
     kn3 = ngram["models"]["kn3"]
     tokens = next((r.get("tokens_c4") for r in rows if r.get("tokens_c4")), None)
-    protocol = "train" if tokens == kn3.get("c4_train", {}).get("tokens") else "whole"
+    protocol = ngram_protocol(ngram, tokens)
     c4, wt2 = kn3.get(f"c4_{protocol}"), kn3.get(f"wikitext2_{protocol}")
     if not c4 or not wt2:
         return None

@@ -186,6 +186,15 @@ def ngram_rows(ngram: dict | None, protocol: str = "train") -> list[dict]:
     return rows
 
 
+def ngram_protocol(ngram: dict | None, tokens_c4: int | None) -> str:
+    """Which scoring of the count models matches rows scored on `tokens_c4` C4 tokens: `train` (the first
+    `eval_tokens`, the training runs' windows) or `whole` (the whole texts). Every order is scored on the same
+    windows, so any fitted order tells."""
+    models = (ngram or {}).get("models", {})
+    train = next((m["c4_train"].get("tokens") for m in models.values() if "c4_train" in m), None)
+    return "train" if ngram and tokens_c4 == train else "whole"
+
+
 def floor_label(row: dict, floor: dict | None, sets: list[str], key: str = "val_{}_loss") -> str:
     """Where a model stands against the trigram: 'beats KN-3' (lower loss on every set), else 'n-gram level';
     empty when either loss is missing. `key` names a set's loss column (`val_c4_loss`, `loss_c4`)."""
