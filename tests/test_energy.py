@@ -47,9 +47,9 @@ def test_table2_reproduces_the_paper():
 
 def test_figure3_matches_table2_and_grows_with_size(tmp_path):
     from bitnet_repro.cost.energy import table2
-    from bitnet_repro.paper.energy import figure3
+    from bitnet_repro.paper.energy import plot_figure3
 
-    rows = figure3(tmp_path / "figure3")
+    rows = plot_figure3(tmp_path / "figure3")
     assert [r["size"] for r in rows] == ["125M", "350M", "760M", "1.3B", "2.7B", "6.7B", "13B", "30B"]
     for ext in ("csv", "png", "pdf", "md"):
         assert (tmp_path / f"figure3.{ext}").stat().st_size > 0

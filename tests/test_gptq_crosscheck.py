@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bitnet_repro.ptq.gptq_ref import gptqmodel_gptq, grid_scale, llmcompressor_gptq, output_error, rtn
+from bitnet_repro.ptq.gptq_ref import GPTQSettings, gptqmodel_gptq, grid_scale, llmcompressor_gptq, output_error, rtn
 
 BITS = (4, 3, 2)
 # (group_size, actorder): per output channel, per group of 64 inputs, per channel with activation order.
@@ -17,14 +17,14 @@ CONFIGS = [(None, False), (64, False), (None, True)]
 CONFIG_IDS = ["channel", "group64", "channel-actorder"]
 
 
-def _llmcompressor(*args, **kwargs):
+def _llmcompressor(linear, x, bits, **settings):
     pytest.importorskip("llmcompressor")
-    return llmcompressor_gptq(*args, **kwargs)
+    return llmcompressor_gptq(linear, x, GPTQSettings(bits, **settings))
 
 
-def _gptqmodel(*args, **kwargs):
+def _gptqmodel(linear, x, bits, **settings):
     pytest.importorskip("gptqmodel")
-    return gptqmodel_gptq(*args, **kwargs)
+    return gptqmodel_gptq(linear, x, GPTQSettings(bits, **settings))
 
 
 LIBRARIES = {"llmcompressor": _llmcompressor, "gptqmodel": _gptqmodel}

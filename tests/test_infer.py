@@ -85,12 +85,12 @@ def test_bitnet_kv4_decode_stays_close_to_the_fp_cache():
 
 def test_table6_scores_with_a_4bit_cache(checkpoint, tmp_path):
     from bitnet_repro.eval.harness import run_eval
-    from bitnet_repro.paper.table6 import table6_report
+    from bitnet_repro.paper import table6
 
     fp = run_eval(str(checkpoint), ["winogrande", "arc_easy"], limit=8, out=tmp_path / "kv16.json")
     q4 = run_eval(str(checkpoint), ["winogrande", "arc_easy"], limit=8, kv_bits=4, out=tmp_path / "kv4.json")
     assert q4["bitnet_repro"]["kv_bits"] == 4 and fp["bitnet_repro"]["kv_bits"] is None
-    rows = table6_report([tmp_path / "kv16.json", tmp_path / "kv4.json"], tmp_path / "t6.csv", tmp_path / "t6.md", "t")
+    rows = table6.run([tmp_path / "kv16.json", tmp_path / "kv4.json"], tmp_path / "t6.csv", tmp_path / "t6.md", "t")
     assert [r["kv_bits"] for r in rows] == [16, 4]
     assert "| 4-bit |" in (tmp_path / "t6.md").read_text()
 

@@ -280,7 +280,7 @@ def poison():
 
 
 def test_non_finite_quantization_is_reported_not_raised(checkpoint, poison, tmp_path):
-    from bitnet_repro.paper.table3 import ptq_table
+    from bitnet_repro.paper import table3
 
     data = checkpoint.parent / "data"
     nan = run_ptq(str(checkpoint), "test_poison:W4A16", data, ["winogrande"], limit=4, calib_samples=2,
@@ -293,7 +293,7 @@ def test_non_finite_quantization_is_reported_not_raised(checkpoint, poison, tmp_
     fp = run_ptq(str(checkpoint), "absmax:W8A8", data, ["winogrande"], limit=4, calib_samples=2, calib_seq_len=32,
                  out=tmp_path / "ok.json")  # fmt: skip
     assert fp["bitnet_repro"]["ptq"]["status"] == "ok"
-    rows = ptq_table(sorted(tmp_path.glob("*.json")), tmp_path / "t.csv", tmp_path / "t.md", "test")
+    rows = table3.run(sorted(tmp_path.glob("*.json")), tmp_path / "t.csv", tmp_path / "t.md", "test")
     statuses = sorted(r["status"] for r in rows)
     assert statuses[0] == "non-finite logits" and statuses[1].startswith("non-finite weights") and statuses[2] == "ok"
     md = (tmp_path / "t.md").read_text()
@@ -362,7 +362,7 @@ def test_readme_shows_the_toy_baseline():
 
 def test_a_new_file_adds_a_table3_row(toy_file, checkpoint, tmp_path):
     """README's recipe: one new file in bitnet_repro/ptq/baselines/, nothing else edited, and Table 3 gets a row."""
-    from bitnet_repro.paper.table3 import ptq_table
+    from bitnet_repro.paper import table3
 
     baselines.discover()
     assert "toy_rtn:W3A16" in {s.spec for s in baselines.table3_settings()}
@@ -376,7 +376,7 @@ def test_a_new_file_adds_a_table3_row(toy_file, checkpoint, tmp_path):
     data = checkpoint.parent / "data"
     run_ptq(str(checkpoint), "toy_rtn:W3A16", data, ["winogrande", "token_ppl"], limit=4, calib_samples=2,
             calib_seq_len=32, ppl_max_tokens=256, out=tmp_path / "toy.json")  # fmt: skip
-    rows = ptq_table([tmp_path / "toy.json"], tmp_path / "t.csv", tmp_path / "t.md", "test")
+    rows = table3.run([tmp_path / "toy.json"], tmp_path / "t.csv", tmp_path / "t.md", "test")
     assert rows[0]["method"] == "Toy RTN" and rows[0]["spec"] == "toy_rtn:W3A16" and rows[0]["status"] == "ok"
     assert math.isfinite(rows[0]["ppl"])
     assert "| Toy RTN | W3A16 | yes |" in (tmp_path / "t.md").read_text()
@@ -385,7 +385,7 @@ def test_a_new_file_adds_a_table3_row(toy_file, checkpoint, tmp_path):
 def test_figure7_draws_every_method_and_size(tmp_path):
     import csv
 
-    from bitnet_repro.paper.figure7 import figure7
+    from bitnet_repro.paper import figure7
 
     rows = []
     for size, params in [("s", 1e5), ("m", 4e5), ("l", 1.6e6)]:
@@ -399,7 +399,7 @@ def test_figure7_draws_every_method_and_size(tmp_path):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    figure7(table, tmp_path / "figure7", "test")
+    figure7.run(table, tmp_path / "figure7", "test")
     for ext in ("png", "pdf", "md"):
         assert (tmp_path / f"figure7.{ext}").stat().st_size > 0
     assert "s (100,000), m (400,000), l (1,600,000)" in (tmp_path / "figure7.md").read_text()

@@ -157,16 +157,13 @@ def write_gguf(model, path: str | Path, weight_type: str, vocab: Vocab, name: st
     logging.getLogger("gguf").setLevel(logging.WARNING)  # its writer logs every file at INFO
     w = gguf.GGUFWriter(str(path.with_suffix(".tmp")), arch, use_temp_file=True)  # tensors spill to disk
     w.add_name(name)
-    w.add_context_length(cfg.max_seq_len)
-    w.add_embedding_length(cfg.d_model)
-    w.add_block_count(cfg.n_layers)
-    w.add_feed_forward_length(cfg.d_ff)
-    w.add_head_count(cfg.n_heads)
-    w.add_head_count_kv(cfg.n_heads)
-    w.add_rope_dimension_count(cfg.head_dim)
-    w.add_rope_freq_base(cfg.rope_theta)
-    w.add_layer_norm_rms_eps(cfg.norm_eps)
-    w.add_vocab_size(cfg.vocab_size)
+    # the architecture's hyperparameters, GGUF key (GGUFWriter.add_<key>) <- our config field
+    hparams = dict(context_length=cfg.max_seq_len, embedding_length=cfg.d_model, block_count=cfg.n_layers,
+                   feed_forward_length=cfg.d_ff, head_count=cfg.n_heads, head_count_kv=cfg.n_heads,
+                   rope_dimension_count=cfg.head_dim, rope_freq_base=cfg.rope_theta, layer_norm_rms_eps=cfg.norm_eps,
+                   vocab_size=cfg.vocab_size)  # fmt: skip
+    for key, value in hparams.items():
+        getattr(w, f"add_{key}")(value)
     w.add_tokenizer_model("llama")
     w.add_tokenizer_pre("default")
     w.add_token_list(vocab.pieces)

@@ -25,17 +25,12 @@ COMMAND, HELP = "budget-table", "token-budget runs against the trigram and again
 
 def arguments(p: argparse.ArgumentParser) -> None:
     table_arguments(p, "summaries", "summary.json of each token-budget run")
-    p.add_argument("--ladder", nargs="+", required=True, help="summary.json of the ladder's runs")
-    p.add_argument("--ngram", required=True, help="ngram.json of the profile (the floor, and the training tokens)")
+    p.add_argument("--ladder", nargs="+", type=Path, required=True, help="summary.json of the ladder's runs")
+    p.add_argument("--ngram", type=read_json, required=True, help="ngram.json: the floor, and the training tokens")
 
 
-def run(args: argparse.Namespace) -> None:
-    budget_table([Path(p) for p in args.summaries], [Path(p) for p in args.ladder], read_json(args.ngram),
-                 Path(args.out_csv), Path(args.out_md), args.profile)  # fmt: skip
-
-
-def budget_table(summaries: list[Path], ladder: list[Path], ngram: dict, out_csv: Path, out_md: Path,
-                 profile: str) -> list[dict]:  # fmt: skip
+def run(summaries: list[Path], ladder: list[Path], ngram: dict, out_csv: Path, out_md: Path, profile: str,
+        ) -> list[dict]:  # fmt: skip
     rows = sorted((json.loads(p.read_text()) for p in summaries), key=size_key)
     base = {(r["size"], r["variant"]): r for r in (json.loads(p.read_text()) for p in ladder)}
     floor = next(c for c in ngram_rows(ngram) if c["order"] == NGRAM_ORDER)

@@ -1,6 +1,8 @@
 """The paper-output subcommands, one per module of this package: a module that sets `COMMAND, HELP = ...` and
-defines `arguments(parser)` and `run(args)` is a subcommand, found by reading the package's files (a new table
-is one new file; README "Adding a paper table"). Only the module of the command being run is imported."""
+defines `arguments(parser)` and `run(...)` is a subcommand, found by reading the package's files (a new table
+is one new file; README "Adding a paper table"). `run` is called with the parsed arguments as keywords, named
+as the arguments are (`--out-md` -> `out_md`), so it is also the module's Python entry point. Only the module
+of the command being run is imported."""
 
 from __future__ import annotations
 
@@ -31,4 +33,5 @@ def register(add, command: str | None = None) -> None:
         if name == command:
             module = importlib.import_module(f"{PACKAGE}.{module_name}")
             module.arguments(p)
-            p.set_defaults(fn=module.run)
+            names = [a.dest for a in p._actions if a.dest != "help"]
+            p.set_defaults(fn=lambda args, run=module.run: run(**{n: getattr(args, n) for n in names}))

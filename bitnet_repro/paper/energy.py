@@ -14,18 +14,19 @@ COMMAND, HELP = "energy", "Tables 1 and 2: arithmetic energy of FP32/FP16 Transf
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out-dir", help="where Tables 1 and 2 go (CSV and Markdown)")
-    p.add_argument("--figure3", help="Figure 3's output path without extension (CSV, PNG, PDF, caption)")
+    p.add_argument("--out-dir", type=Path, help="where Tables 1 and 2 go (CSV and Markdown)")
+    p.add_argument("--figure3", type=Path, help="Figure 3's output path without extension (CSV, PNG, PDF, caption)")
     p.add_argument("--paper-table2", help="CSV of the paper's Table 2, for the columns labelled as the paper's")
 
 
-def run(args: argparse.Namespace) -> None:
-    if args.figure3:
-        for r in figure3(Path(args.figure3)):
+def run(out_dir: Path | None = None, figure3: Path | None = None, paper_table2: str | None = None) -> None:
+    """Tables 1 and 2 into `out_dir` and Figure 3 at `figure3`, whichever is given."""
+    if figure3:
+        for r in plot_figure3(figure3):
             print(f"{r['size']:>5}: FP16 / BitNet energy, MUL {r['mul_ratio']:.1f}x, ADD {r['add_ratio']:.1f}x")
-    if args.out_dir:
-        write_tables(Path(args.out_dir), args.paper_table2)
-        print((Path(args.out_dir) / "table2.md").read_text())
+    if out_dir:
+        write_tables(out_dir, paper_table2)
+        print((out_dir / "table2.md").read_text())
 
 
 def _table(rows: list[dict]) -> Table:
@@ -72,7 +73,7 @@ def write_tables(out_dir, paper_table2=None) -> list[dict]:
     return rows
 
 
-def figure3(out, tokens: int = 512, node: str = "7nm") -> list[dict]:
+def plot_figure3(out, tokens: int = 512, node: str = "7nm") -> list[dict]:
     """Figure 3: matmul energy (MUL and ADD) of the FP16 Transformer and BitNet at `node` across the sizes of
     Table 10 (b1-125M .. b1-30B; their d_model and layers, FFN 4d as in Table 2), for `tokens` input tokens.
     Writes out.csv, out.png, out.pdf and a caption out.md."""

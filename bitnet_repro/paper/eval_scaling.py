@@ -15,15 +15,11 @@ def arguments(p: argparse.ArgumentParser) -> None:
     figure_arguments(p, "table", "results/<profile>/tables/eval.csv")
 
 
-def run(args: argparse.Namespace) -> None:
-    eval_scaling(Path(args.table), Path(args.out), args.profile)
-
-
-def eval_scaling(table_csv: Path, out: Path, profile: str) -> None:
+def run(table: Path, out: Path, profile: str) -> None:
     """Token perplexity (average of WikiText-2 and C4) and BLiMP accuracy against size, one line per variant,
     from the evaluation table."""
     plt = pyplot()
-    rows = read_csv(table_csv)
+    rows = read_csv(table)
     counts = {r["variant"]: r for r in rows if r["size"] == "count model"}
     fig, (ax_ppl, ax_blimp) = plt.subplots(1, 2, figsize=(11, 4.2))
     bpb = "bpb_c4" if any(r.get("bpb_c4") for r in rows) else None

@@ -20,7 +20,6 @@ from bitnet_repro.paper.writer import (
     ngram_protocol,
     ngram_rows,
     pm,
-    read_json,  # fmt: skip
     size_key,
     table_arguments,
     write_csv,
@@ -34,19 +33,17 @@ CANONICAL_N = canonical_counts()
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    table_arguments(p, "results", "results JSON files written by `eval`")
+    table_arguments(p, "results", "results JSON files written by `eval`", ngram="ngram.json: the count models as rows")
     p.add_argument("--pretrained", action="store_true", help="the pretrained-model table (one row per task)")
-    p.add_argument("--ngram", help="ngram.json of the count-model baselines (rows of the table)")
-    p.add_argument("--out-long", help="long CSV of every (model, suite, task, metric)")
+    p.add_argument("--out-long", type=Path, help="long CSV of every (model, suite, task, metric)")
 
 
-def run(args: argparse.Namespace) -> None:
-    files = [Path(p) for p in args.results]
-    if args.pretrained:
-        pretrained_report(files, Path(args.out_csv), Path(args.out_md), args.profile)
-    else:
-        eval_report(files, Path(args.out_csv), Path(args.out_md), Path(args.out_long) if args.out_long else None,
-                    args.profile, read_json(args.ngram))  # fmt: skip
+def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, pretrained: bool = False,
+        ngram: dict | None = None, out_long: Path | None = None) -> list[dict]:  # fmt: skip
+    """The evaluation table of the trained models, or with `pretrained` the pretrained models' table."""
+    if pretrained:
+        return pretrained_report(results, out_csv, out_md, profile)
+    return eval_report(results, out_csv, out_md, out_long, profile, ngram)
 
 
 def load_eval(path: Path) -> tuple[dict, list[dict]]:

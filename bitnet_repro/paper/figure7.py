@@ -18,18 +18,14 @@ def arguments(p: argparse.ArgumentParser) -> None:
     figure_arguments(p, "table", "long CSV written by ptq-table")
 
 
-def run(args: argparse.Namespace) -> None:
-    figure7(Path(args.table), Path(args.out), args.profile)
-
-
-def figure7(table_csv: Path, out: Path, profile: str) -> None:
+def run(table: Path, out: Path, profile: str) -> None:
     """Average Table 3 accuracy against model size, zero- and few-shot panels, one line per method and bit
     width plus FP16 and BitNet b1; a third panel gives perplexity, which carries the signal at CPU scale."""
     import pandas as pd
     import seaborn as sns
 
     plt = pyplot()
-    df = pd.read_csv(table_csv)
+    df = pd.read_csv(table)
     df["label"] = [m if p == "no" else f"{m} W{w}A{a}" for m, p, w, a in zip(df.method, df.ptq, df.wbits, df.abits)]
     df["avg_pct"] = 100 * df["avg"]
     shots = sorted(df.shots.unique())
@@ -54,4 +50,4 @@ def figure7(table_csv: Path, out: Path, profile: str) -> None:
         f"and StoryCloze against model size (parameters, log scale), one line per PTQ method and bit width, plus "
         f"the FP16 models they quantize and BitNet b1 trained at the same sizes; the dotted line is chance "
         f"(43.8%). The right panel gives token perplexity (average of WikiText-2 and C4; non-finite or >1e12 "
-        f"omitted). Sizes: {sizes}. Data: {table_csv.name}.\n"))  # fmt: skip
+        f"omitted). Sizes: {sizes}. Data: {table.name}.\n"))  # fmt: skip

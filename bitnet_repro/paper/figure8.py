@@ -14,22 +14,17 @@ COMMAND, HELP = "plot-cost", "Figure 8 from cost-measure files"
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+")
+    p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--profile", required=True)
-    p.add_argument("--paper-dir", help="directory of the paper's tables (for its ratios)")
-    p.add_argument("--figure", required=True, help="figure path without suffix (.png, .pdf and .md are written)")
+    p.add_argument("--paper-dir", type=Path, help="directory of the paper's tables (for its ratios)")
+    p.add_argument("--figure", type=Path, required=True, help="figure path without suffix (.png, .pdf, .md)")
 
 
-def run(args: argparse.Namespace) -> None:
-    paper = Path(args.paper_dir) if args.paper_dir else None
-    figure8([Path(f) for f in args.files], Path(args.figure), args.profile, paper)
-
-
-def figure8(measure_files: list[Path], out: Path, profile: str, paper_dir: Path | None = None) -> None:
+def run(files: list[Path], figure: Path, profile: str, paper_dir: Path | None = None) -> None:
     """Left: time per output token; middle: memory (measured points, analytic weight lines to 70B); right:
     FP16 / b1.58 ratios beside the paper's."""
     plt = pyplot()
-    ms = load_measurements(measure_files)
+    ms = load_measurements(files)
     rows = cost_rows(ms, paper_dir)
     params = {s: analytic_bytes(s, 2.0)["linear_params"] + VOCAB * SHAPES[s][0] for s in SHAPES}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
@@ -110,4 +105,4 @@ def figure8(measure_files: list[Path], out: Path, profile: str, paper_dir: Path 
         "lines: analytic weight memory to 70B. Right: FP16 / b1.58 ratios, ours beside the paper's Table 4 "
         "(A100, FasterTransformer + Ladder). Numbers: tables/table4_cost.md."
     )
-    save_figure(fig, out, caption + "\n")
+    save_figure(fig, figure, caption + "\n")

@@ -16,14 +16,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
     table_arguments(p, "manifests", "manifest.json of each artefact")
 
 
-def run(args: argparse.Namespace) -> None:
-    size_table([Path(p).parent for p in args.manifests], Path(args.out_csv), Path(args.out_md), args.profile)
-
-
-def size_table(artefacts: list[Path], out_csv: Path, out_md: Path, profile: str) -> list[dict[str, Any]]:
+def run(manifests: list[Path], out_csv: Path, out_md: Path, profile: str) -> list[dict[str, Any]]:
     """Bytes of each packed model against the same model's weights in FP16 (2 bytes per parameter)."""
     rows = []
-    for a in artefacts:
+    for a in (m.parent for m in manifests):
         m = read_manifest(a)
         cfg = m["config"]
         linear_params = sum(o * i for o, i in m["layers"].values())

@@ -6,32 +6,16 @@ import argparse
 import json
 from pathlib import Path
 
-from bitnet_repro.paper.writer import (
-    NGRAM_ORDER,
-    VAL_NAMES,
-    Table,
-    fmt,
-    ngram_rows,
-    read_json,
-    table_arguments,
-    write_table,
-)
+from bitnet_repro.paper.writer import NGRAM_ORDER, VAL_NAMES, Table, fmt, ngram_rows, table_arguments, write_table
 
 COMMAND, HELP = "pilot-report", "the learning-rate pilots as a table"
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    table_arguments(p, "summaries", "summary.json of each pilot run")
-    p.add_argument("--ngram", help="ngram.json of the count-model baselines (rows of the table)")
+    table_arguments(p, "summaries", "summary.json of each pilot run", ngram="ngram.json: the count models as rows")
 
 
-def run(args: argparse.Namespace) -> None:
-    pilot_report([Path(p) for p in args.summaries], Path(args.out_csv), Path(args.out_md), args.profile,
-                 read_json(args.ngram))  # fmt: skip
-
-
-def pilot_report(summaries: list[Path], out_csv: Path, out_md: Path, profile: str,
-                 ngram: dict | None = None) -> list[dict]:  # fmt: skip
+def run(summaries: list[Path], out_csv: Path, out_md: Path, profile: str, ngram: dict | None = None) -> list[dict]:
     runs = []
     for path in summaries:
         r = json.loads(path.read_text())

@@ -33,15 +33,9 @@ COMMAND, HELP = "ptq-table", "Table 3: PTQ rows, FP16 and BitNet b1, beside the 
 
 def arguments(p: argparse.ArgumentParser) -> None:
     table_arguments(p, "results", "results JSON of `ptq` and of `eval` (FP16, BitNet b1)")
-    p.add_argument("--paper", help="the paper's Table 3 CSV, for the columns labelled as the paper's")
+    p.add_argument("--paper", type=Path, help="the paper's Table 3 CSV, for the columns labelled as the paper's")
     p.add_argument("--title", default="Table 3")
-    p.add_argument("--ngram", help="ngram.json of the profile: the Kneser-Ney trigram as the floor row")
-
-
-def run(args: argparse.Namespace) -> None:
-    ptq_table([Path(p) for p in args.results], Path(args.out_csv), Path(args.out_md), args.profile,
-              paper_csv=Path(args.paper) if args.paper else None, title=args.title,
-              ngram=read_json(args.ngram))  # fmt: skip
+    p.add_argument("--ngram", type=read_json, help="ngram.json of the profile: the Kneser-Ney trigram as the floor row")
 
 
 CHANCE = {c["short"]: c["chance"] for c in table3_columns()}
@@ -179,10 +173,10 @@ def claims(rows: list[dict[str, Any]], floor: dict[str, float] | None = None) ->
     return out
 
 
-def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, paper_csv: Path | None = None,
-              title: str = "Table 3", ngram: dict | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: Path | None = None,
+        title: str = "Table 3", ngram: dict | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """One row per (model, method, bit width, shots); the paper's Table 3 in columns labelled `paper_*`."""
-    rows = [_row(p) for p in files]
+    rows = [_row(p) for p in results]
     known = {r["size"]: r for r in rows if r["params"]}
     for r in rows:  # a pretrained model's plain evaluation: its size and tokens from its PTQ rows
         if not r["params"] and r["size"] in known:
@@ -191,7 +185,7 @@ def ptq_table(files: list[Path], out_csv: Path, out_md: Path, profile: str, pape
     for r in rows:
         size_params[r["size"]] = max(size_params.get(r["size"], 0), r["params"] or 0)
     rows.sort(key=lambda r: (size_params[r["size"]], str(r["size"])) + _sort_key(r))
-    paper = _paper(paper_csv)
+    paper = _paper(paper)  # the paper's rows by (bits, method)
     for r in rows:
         p = paper.get((str(r["wbits"]), r["method"]))
         for src, dst in PAPER_COLS.items():

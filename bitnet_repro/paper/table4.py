@@ -18,13 +18,8 @@ COMMAND, HELP = "cost-table", "Table 4's cost columns from cost-measure files"
 
 def arguments(p: argparse.ArgumentParser) -> None:
     table_arguments(p, "files", "cost-measure JSON files")
-    p.add_argument("--paper-dir", help="directory of the paper's tables (for the Paper columns)")
-    p.add_argument("--eval-csv", help="tables/eval.csv of the profile (perplexity of its trained models)")
-
-
-def run(args: argparse.Namespace) -> None:
-    paper, eval_csv = (Path(p) if p else None for p in (args.paper_dir, args.eval_csv))
-    table4([Path(f) for f in args.files], Path(args.out_csv), Path(args.out_md), args.profile, paper, eval_csv)
+    p.add_argument("--paper-dir", type=Path, help="directory of the paper's tables (for the Paper columns)")
+    p.add_argument("--eval-csv", type=Path, help="tables/eval.csv of the profile (perplexity of its trained models)")
 
 
 GB = 1e9
@@ -106,15 +101,15 @@ def cell(v: Any, suffix: str = "") -> str:
     return "-" if v in (None, "") else f"{v}{suffix}"
 
 
-def table4(
-    measure_files: list[Path],
+def run(
+    files: list[Path],
     out_csv: Path,
     out_md: Path,
     profile: str,
     paper_dir: Path | None = None,
     eval_csv: Path | None = None,
 ) -> list[dict]:
-    ms = load_measurements(measure_files)
+    ms = load_measurements(files)
     rows = cost_rows(ms, paper_dir)
     dev = rows[0]["device"]
     measured = Table(["size", "engine", "model", "format", "memory (GB)", "FP16/b1.58", "latency (ms/token)",

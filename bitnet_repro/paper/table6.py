@@ -14,12 +14,7 @@ COMMAND, HELP = "table6", "Table 6: b1.58 zero-shot with and without a 4-bit KV 
 
 def arguments(p: argparse.ArgumentParser) -> None:
     table_arguments(p, "results", "results JSON of `eval` with and without --kv-bits")
-    p.add_argument("--paper", help="the paper's Table 6 CSV, for the rows labelled as the paper's")
-
-
-def run(args: argparse.Namespace) -> None:
-    table6_report([Path(p) for p in args.results], Path(args.out_csv), Path(args.out_md), args.profile,
-                  Path(args.paper) if args.paper else None)  # fmt: skip
+    p.add_argument("--paper", type=Path, help="the paper's Table 6 CSV, for the rows labelled as the paper's")
 
 
 TABLE6_TASKS = [("arc_easy", "acc", "ARCe", "arce"), ("arc_challenge", "acc_norm", "ARCc", "arcc"),
@@ -28,11 +23,10 @@ TABLE6_TASKS = [("arc_easy", "acc", "ARCe", "arce"), ("arc_challenge", "acc_norm
                 ("winogrande", "acc", "WGe", "wge")]  # fmt: skip
 
 
-def table6_report(files: list[Path], out_csv: Path, out_md: Path, profile: str, paper_csv: Path | None = None,
-                  ) -> list[dict]:  # fmt: skip
+def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: Path | None = None) -> list[dict]:
     """Zero-shot accuracy of each b1.58 model with an FP cache and with a `kv_bits` cache, and the difference."""
     rows = []
-    for path in files:
+    for path in results:
         res, flat = load_eval(path)
         ours = res["bitnet_repro"]
         m = {(r["task"], r["metric"]): r for r in flat}
@@ -48,7 +42,7 @@ def table6_report(files: list[Path], out_csv: Path, out_md: Path, profile: str, 
         row["avg"] = sum(accs) / len(accs) if all(a is not None for a in accs) else None
         rows.append(row)
     rows.sort(key=lambda r: (r["params_nonembedding"] or 0, -r["kv_bits"]))
-    paper = read_csv(paper_csv) if paper_csv and paper_csv.is_file() else []
+    paper = read_csv(paper) if paper and paper.is_file() else []  # the paper's rows
     shorts = [s for _, _, s, _ in TABLE6_TASKS]
     table = Table(["model", "KV cache", *shorts, "Avg", "Δ Avg"])
     base = {}

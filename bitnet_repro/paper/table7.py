@@ -15,15 +15,10 @@ COMMAND, HELP = "table7", "Table 7 from the FP16 and b1.58 cost-throughput files
 
 def arguments(p: argparse.ArgumentParser) -> None:
     table_arguments(p, "files", "the FP16 and b1.58 cost-throughput JSON files", nargs=2)
-    p.add_argument("--paper-dir", help="directory of the paper's tables (for the Paper columns)")
+    p.add_argument("--paper-dir", type=Path, help="directory of the paper's tables (for the Paper columns)")
 
 
-def run(args: argparse.Namespace) -> None:
-    table7([Path(f) for f in args.files], Path(args.out_csv), Path(args.out_md), args.profile,
-           Path(args.paper_dir) if args.paper_dir else None)  # fmt: skip
-
-
-def table7(files: list[Path], out_csv: Path, out_md: Path, profile: str, paper_dir: Path | None = None) -> list[dict]:
+def run(files: list[Path], out_csv: Path, out_md: Path, profile: str, paper_dir: Path | None = None) -> list[dict]:
     ts = {t["variant"]: t for t in load_measurements(files)}
     if set(ts) != {"fp16", "b158"}:
         raise ValueError(f"Table 7 needs one FP16 and one b1.58 throughput file, got {sorted(ts)}")

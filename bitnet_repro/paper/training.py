@@ -15,7 +15,6 @@ from bitnet_repro.paper.writer import (
     fmt,
     fp16_reference,
     ngram_rows,
-    read_json,  # fmt: skip
     size_key,
     table_arguments,
     write_table,
@@ -28,17 +27,10 @@ COLUMNS = ["size", "variant", "params_nonembedding", "params_total", "tokens", "
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    table_arguments(p, "summaries", "summary.json of each training run")
-    p.add_argument("--ngram", help="ngram.json of the count-model baselines (rows of the table)")
+    table_arguments(p, "summaries", "summary.json of each training run", ngram="ngram.json: the count models as rows")
 
 
-def run(args: argparse.Namespace) -> None:
-    training_report([Path(p) for p in args.summaries], Path(args.out_csv), Path(args.out_md), args.profile,
-                    read_json(args.ngram))  # fmt: skip
-
-
-def training_report(summaries: list[Path], out_csv: Path, out_md: Path, profile: str,
-                    ngram: dict | None = None) -> list[dict]:  # fmt: skip
+def run(summaries: list[Path], out_csv: Path, out_md: Path, profile: str, ngram: dict | None = None) -> list[dict]:
     rows = sorted((json.loads(p.read_text()) for p in summaries), key=size_key)
     counts = ngram_rows(ngram)
     fp16 = {r["size"]: r for r in rows if r["variant"] == "fp16" and r["status"] == "completed"}

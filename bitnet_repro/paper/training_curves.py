@@ -14,11 +14,7 @@ COMMAND, HELP = "plot", "training and validation curves of a profile's runs (PNG
 
 def arguments(p: argparse.ArgumentParser) -> None:
     figure_arguments(p, "runs", "run directories", nargs="+")
-    p.add_argument("--ngram", help="ngram.json: the Kneser-Ney trigram as a reference line")
-
-
-def run(args: argparse.Namespace) -> None:
-    training_curves([Path(p) for p in args.runs], Path(args.out), args.profile, read_json(args.ngram))
+    p.add_argument("--ngram", type=read_json, help="ngram.json: the Kneser-Ney trigram as a reference line")
 
 
 def _smooth(values: list[float], k: int = 9) -> list[float]:
@@ -42,9 +38,9 @@ def _ngram_loss(ngram: dict | None, metric: str, protocol: str = "train") -> flo
     return ngram["models"]["kn3"].get(f"{name}_{protocol}", {}).get("loss")
 
 
-def training_curves(run_dirs: list[Path], out: Path, profile: str, ngram: dict | None = None) -> None:
+def run(runs: list[Path], out: Path, profile: str, ngram: dict | None = None) -> None:
     plt = pyplot()
-    runs = []
+    run_dirs, runs = runs, []
     for d in run_dirs:
         summary = json.loads((d / "summary.json").read_text())
         rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]

@@ -26,19 +26,22 @@ VARIANT_ORDER = ["fp16", "bitnet_b1", "bitnet_b158"]
 VAL_NAMES = [("c4", "C4 held-out"), ("indomain", "in-domain"), ("wikitext2", "WikiText-2")]
 
 
-def table_arguments(p, inputs: str, help: str, nargs: str | int = "+") -> None:
-    """The arguments of a table command: its input files, the profile, the Markdown page and the CSV."""
-    p.add_argument(inputs, nargs=nargs, help=help)
+def table_arguments(p, inputs: str, help: str, nargs: str | int = "+", ngram: str | None = None) -> None:
+    """The arguments of a table command: its input files, the profile, the Markdown page and the CSV; with
+    `ngram` (its help), the profile's ngram.json, read as JSON."""
+    p.add_argument(inputs, nargs=nargs, type=Path, help=help)
     p.add_argument("--profile", required=True)
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-md", required=True)
+    p.add_argument("--out-csv", type=Path, required=True)
+    p.add_argument("--out-md", type=Path, required=True)
+    if ngram:
+        p.add_argument("--ngram", type=read_json, help=ngram)
 
 
 def figure_arguments(p, inputs: str, help: str, nargs: str | int | None = None) -> None:
     """The arguments of a figure command: its inputs, the profile, the output path without extension."""
-    p.add_argument(inputs, nargs=nargs, help=help)
+    p.add_argument(inputs, nargs=nargs, type=Path, help=help)
     p.add_argument("--profile", required=True)
-    p.add_argument("--out", required=True, help="output path without extension (.png, .pdf and the caption .md)")
+    p.add_argument("--out", type=Path, required=True, help="output path without extension (.png, .pdf, caption .md)")
 
 
 def size_key(row: dict) -> tuple:
@@ -212,5 +215,5 @@ def fp16_reference(size: str) -> str:
 
 
 def read_json(path: str | Path | None) -> Any:
-    """A JSON input of a table (None when no path is given)."""
+    """A JSON input of a table (None when no path is given); also an argparse `type`."""
     return json.loads(Path(path).read_text()) if path else None

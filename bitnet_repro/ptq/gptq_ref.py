@@ -1,8 +1,8 @@
 """GPTQ on a single `nn.Linear`, run through two maintained implementations, plus a matching RTN baseline.
 
-Each function takes a linear layer and its calibration inputs (any shape ending in `in_features`) and returns
-the fake-quantized weight: a float tensor shaped like `linear.weight` whose entries lie on the quantization
-grid. The layer itself is not modified.
+Each GPTQ function takes a linear layer, its calibration inputs (any shape ending in `in_features`) and its
+`GPTQSettings`, and returns the fake-quantized weight: a float tensor shaped like `linear.weight` whose entries
+lie on the quantization grid. The layer itself is not modified.
 
 - `llmcompressor_gptq`: llm-compressor's own per-layer routine (`llmcompressor.modifiers.gptq`). The Hessian
   is built with `make_empty_hessian`/`accumulate_hessian` and normalised by the sample count as
@@ -43,15 +43,28 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 # compressed_tensors, gptqmodel and llmcompressor are imported where used: heavy, and few commands need them
 
-__all__ = ["grid_scale", "rtn", "llmcompressor_gptq", "gptqmodel_gptq", "output_error"]
+__all__ = ["GPTQSettings", "grid_scale", "rtn", "llmcompressor_gptq", "gptqmodel_gptq", "output_error"]
 
 BLOCK_SIZE = 128
+
+
+@dataclass(frozen=True)
+class GPTQSettings:
+    """What both implementations are given: bits, group size (None: per output channel), symmetric grid,
+    relative damping and activation order."""
+
+    bits: int
+    group_size: int | None = None
+    sym: bool = True
+    damp: float = 0.01
+    actorder: bool = False
 
 
 def _groups(weight: torch.Tensor, group_size: int | None) -> int:
@@ -85,29 +98,21 @@ def output_error(x: torch.Tensor, weight: torch.Tensor, wq: torch.Tensor) -> flo
     return torch.linalg.matrix_norm(x @ (weight.float() - wq.float()).T).item()
 
 
-def llmcompressor_gptq(
-    linear: nn.Linear,
-    inputs: torch.Tensor,
-    bits: int,
-    group_size: int | None = None,
-    sym: bool = True,
-    damp: float = 0.01,
-    actorder: bool = False,
-) -> torch.Tensor:
+def llmcompressor_gptq(linear: nn.Linear, inputs: torch.Tensor, g: GPTQSettings) -> torch.Tensor:
     """GPTQ through llm-compressor's `accumulate_hessian` and `quantize_weight`; returns the dequantized weight."""
     from compressed_tensors.quantization import QuantizationArgs
     from llmcompressor.modifiers.gptq.gptq_quantize import quantize_weight
     from llmcompressor.modifiers.gptq.helpers import accumulate_hessian, make_empty_hessian
     from llmcompressor.observers.min_max import MemorylessMinMaxObserver
 
-    grouped = group_size not in (None, -1)
+    grouped = g.group_size not in (None, -1)
     qargs = QuantizationArgs(
-        num_bits=bits,
+        num_bits=g.bits,
         type="int",
-        symmetric=sym,
+        symmetric=g.sym,
         strategy="group" if grouped else "channel",
-        group_size=group_size if grouped else None,
-        actorder="weight" if actorder else None,
+        group_size=g.group_size if grouped else None,
+        actorder="weight" if g.actorder else None,
     )
     weight = linear.weight.detach().float()
     with torch.no_grad():
@@ -125,36 +130,28 @@ def llmcompressor_gptq(
             global_scale=None,
             quant_args=qargs,
             blocksize=BLOCK_SIZE,
-            percdamp=damp,
+            percdamp=g.damp,
         )
     if used_rtn.any():
         raise RuntimeError("llm-compressor fell back to RTN: the damped Hessian is not positive definite")
     return quantized[0]
 
 
-def gptqmodel_gptq(
-    linear: nn.Linear,
-    inputs: torch.Tensor,
-    bits: int,
-    group_size: int | None = None,
-    sym: bool = True,
-    damp: float = 0.01,
-    actorder: bool = False,
-) -> torch.Tensor:
+def gptqmodel_gptq(linear: nn.Linear, inputs: torch.Tensor, g: GPTQSettings) -> torch.Tensor:
     """GPTQ through GPTQModel's `GPTQ` class (`add_batch`, then `quantize`); returns the dequantized weight."""
     os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
     from gptqmodel.quantization.config import QuantizeConfig
     from gptqmodel.quantization.gptq import GPTQ
 
-    grouped = group_size not in (None, -1)
+    grouped = g.group_size not in (None, -1)
     qcfg = QuantizeConfig(
-        bits=bits,
-        group_size=group_size if grouped else -1,
-        sym=sym,
-        desc_act=actorder,
+        bits=g.bits,
+        group_size=g.group_size if grouped else -1,
+        sym=g.sym,
+        desc_act=g.actorder,
         act_group_aware=False,
         static_groups=grouped,  # group scales from the original weights, as in llm-compressor
-        damp_percent=damp,
+        damp_percent=g.damp,
         damp_auto_increment=0.0,
         mse=0.0,
         fallback=None,
@@ -166,6 +163,6 @@ def gptqmodel_gptq(
         task.quantizer.configure(perchannel=True)
         task.add_batch(inputs.detach().float(), None)
         quantized, *_rest, used_damp, _nsamples = task.quantize(blocksize=BLOCK_SIZE)
-    if used_damp != damp:
+    if used_damp != g.damp:
         raise RuntimeError(f"GPTQModel changed the damping to {used_damp}")
     return quantized.float()
