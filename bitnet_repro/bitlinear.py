@@ -78,16 +78,17 @@ def weight_quant_b1(w: torch.Tensor, groups: int = 1) -> torch.Tensor:
 
 
 def quantize_weight_int(
-    w: torch.Tensor, bits: str = "1.58", eps: float = EPS, eps_mode: str = "clamp"
+    w: torch.Tensor, variant: str = "bitnet_b158", eps: float = EPS, eps_mode: str = "clamp"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Integer weights (int8 tensor holding {-1, 0, 1} or {-1, 1}) and the per-tensor scale beta."""
+    """Integer weights (int8 tensor holding {-1, 0, 1} for bitnet_b158 or {-1, 1} for bitnet_b1) and the
+    per-tensor scale beta."""
     beta = weight_scale(w.float())
-    if bits == "1.58":
+    if variant == "bitnet_b158":
         q = (w.float() / _safe(beta, eps, eps_mode)).round().clamp(-1, 1)
-    elif bits == "1":
+    elif variant == "bitnet_b1":
         q = torch.where(w.float() - w.float().mean() > 0, 1.0, -1.0)
     else:
-        raise ValueError(f"bits={bits!r}: use '1.58' or '1'")
+        raise ValueError(f"variant={variant!r}: use 'bitnet_b158' (ternary) or 'bitnet_b1' (binary)")
     return q.to(torch.int8), beta
 
 
@@ -307,7 +308,7 @@ class BitLinear(nn.Linear):
         out_features: int,
         bias: bool = False,
         *,
-        weight_bits: str = "1.58",
+        variant: str = "bitnet_b158",
         norm: nn.Module | None | str = "default",
         act_quant: nn.Module | None | str = "default",
         eps: float = EPS,
@@ -317,9 +318,9 @@ class BitLinear(nn.Linear):
         dtype=None,
     ) -> None:
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
-        if weight_bits not in ("1.58", "1"):
-            raise ValueError(f"weight_bits={weight_bits!r}: use '1.58' (ternary) or '1' (binary)")
-        self.weight_bits, self.eps, self.eps_mode, self.groups = weight_bits, eps, eps_mode, groups
+        if variant not in ("bitnet_b158", "bitnet_b1"):
+            raise ValueError(f"variant={variant!r}: use 'bitnet_b158' (ternary) or 'bitnet_b1' (binary)")
+        self.variant, self.eps, self.eps_mode, self.groups = variant, eps, eps_mode, groups
         self.norm = RMSNorm(in_features, groups=groups) if norm == "default" else norm
         self.act_quant = AbsmaxQuant(eps=eps, eps_mode=eps_mode, groups=groups) if act_quant == "default" else act_quant
         self._inference_cache: tuple[tuple, torch.Tensor] | None = None
@@ -343,11 +344,11 @@ class BitLinear(nn.Linear):
         if self.groups != 1:
             raise ValueError(f"integer weights with one scale per tensor need groups == 1, not {self.groups}")
         w = self.weight.detach().float()
-        codes, beta = quantize_weight_int(w, self.weight_bits, self.eps, self.eps_mode)
-        return codes, _safe(beta, self.eps, self.eps_mode) if self.weight_bits == "1.58" else beta
+        codes, beta = quantize_weight_int(w, self.variant, self.eps, self.eps_mode)
+        return codes, _safe(beta, self.eps, self.eps_mode) if self.variant == "bitnet_b158" else beta
 
     def _quantize(self) -> torch.Tensor:
-        if self.weight_bits == "1.58":
+        if self.variant == "bitnet_b158":
             return ste(self.weight, weight_quant_b158, eps=self.eps, eps_mode=self.eps_mode, groups=self.groups)
         return ste(self.weight, weight_quant_b1, groups=self.groups)
 
@@ -359,7 +360,7 @@ class BitLinear(nn.Linear):
         return F.linear(x, self.quantized_weight(), self.bias)
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, weight_bits={self.weight_bits}, groups={self.groups}"
+        return f"{super().extra_repr()}, variant={self.variant}, groups={self.groups}"
 
 
 # ------------------------------------------------------------------------------------------------------

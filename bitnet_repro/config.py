@@ -17,7 +17,8 @@ from bitnet_repro.errors import ReproError
 
 FORMAT_VERSION = 1
 
-LINEAR_TYPES = ("fp16", "bitnet_b1", "bitnet_b158")
+LINEAR_TYPES = ("fp16", "bitnet_b1", "bitnet_b158")  # the variants: every table, file name and flag uses these
+VARIANT_LABELS = {"fp16": "FP16 (LLaMA)", "bitnet_b1": "BitNet b1", "bitnet_b158": "BitNet b1.58"}  # for readers
 ARCHS = ("llama", "subln", "preln", "bmt")
 ACT_QUANTIZERS = ("absmax", "elastic")
 B1_ACT_RECIPES = ("sec3", "appendix_e")

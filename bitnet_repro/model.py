@@ -35,7 +35,7 @@ def make_linear(cfg: ModelConfig, in_features: int, out_features: int) -> nn.Lin
         return nn.Linear(in_features, out_features, bias=False)
     return BitLinear(
         in_features, out_features, bias=False, norm=None, act_quant=None,
-        weight_bits="1" if cfg.linear == "bitnet_b1" else "1.58",
+        variant=cfg.linear,
         eps=cfg.quant_eps, eps_mode=cfg.eps_mode, groups=cfg.quant_groups,
     )  # fmt: skip
 

@@ -195,7 +195,7 @@ class CostSection:
     sizes: tuple[str, ...] = ()
     large_sizes: tuple[str, ...] = ()  # llama.cpp only (`snakemake table4_large`)
     engines: dict[str, tuple[str, ...]] = field(
-        default_factory=lambda: {"llama.cpp": ("fp16", "b158"), "torch": ("fp16", "b158")}
+        default_factory=lambda: {"llama.cpp": ("fp16", "bitnet_b158"), "torch": ("fp16", "bitnet_b158")}
     )
     prompt: int = 128
     new_tokens: int = 64

@@ -118,12 +118,12 @@ def test_ste_gradient_is_identity():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("weights", ["1.58", "1"])
-def test_bitlinear_equals_appendix_d_forward_backward_and_training(dtype, weights):
+@pytest.mark.parametrize("variant", ["bitnet_b158", "bitnet_b1"])
+def test_bitlinear_equals_appendix_d_forward_backward_and_training(dtype, variant):
     torch.manual_seed(0)
-    ours = BitLinear(48, 32, weight_bits=weights).to(dtype)
+    ours = BitLinear(48, 32, variant=variant).to(dtype)
     ref = paper.BitLinear(
-        48, 32, weight_quant_fn=paper.weight_quant if weights == "1.58" else paper.weight_quant_b1
+        48, 32, weight_quant_fn=paper.weight_quant if variant == "bitnet_b158" else paper.weight_quant_b1
     ).to(dtype)
     ref.weight.data.copy_(ours.weight.data)
     with torch.no_grad():
@@ -172,8 +172,8 @@ def test_inference_cache_of_quantized_weights_follows_updates():
     """In eval mode without autograd the quantized weights are cached; any in-place weight update (an
     optimizer step, load_state_dict) invalidates the cache, and outputs equal the uncached path."""
     torch.manual_seed(0)
-    for bits in ("1.58", "1"):
-        layer = BitLinear(32, 16, weight_bits=bits).eval()
+    for variant in ("bitnet_b158", "bitnet_b1"):
+        layer = BitLinear(32, 16, variant=variant).eval()
         x = torch.randn(4, 32)
         with torch.no_grad():
             first = layer(x)

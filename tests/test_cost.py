@@ -17,7 +17,7 @@ from bitnet_repro.kernels.cpu import TernaryInt8Linear, to_int8_inference
 
 def test_int8_linear_equals_bitlinear_and_its_integer_product_is_exact():
     torch.manual_seed(0)
-    lin = BitLinear(384, 200, bias=False, norm=None, act_quant=None, weight_bits="1.58")
+    lin = BitLinear(384, 200, bias=False, norm=None, act_quant=None, variant="bitnet_b158")
     w = lin.weight.detach()
     codes, _ = quantize_weight_int(w)
     fast = TernaryInt8Linear.from_codes(codes, float(_safe(weight_scale(w), lin.eps, lin.eps_mode)))
@@ -33,7 +33,7 @@ def test_int8_linear_equals_bitlinear_and_its_integer_product_is_exact():
 
 
 def test_to_int8_inference_refuses_binary_weights():
-    lin = BitLinear(64, 64, bias=False, norm=None, act_quant=None, weight_bits="1")
+    lin = BitLinear(64, 64, bias=False, norm=None, act_quant=None, variant="bitnet_b1")
     with pytest.raises(ValueError, match="b1.58"):
         to_int8_inference(torch.nn.Sequential(lin))
 
@@ -44,7 +44,7 @@ def test_analytic_bytes_closed_form():
     assert a["linear_params"] == L * (4 * d * d + 3 * d * f) == 679_477_248
     assert a["weights"] == 2 * a["linear_params"] + 2 * (32000 * d + 2 * L * d + d)
     assert a["kv"] == 2 * L * d * 512 * 16 * 2
-    assert cost.cost_config("1.3B", "b158").d_ff == 5632  # 5460 rounded up to TQ2_0's 256-blocks
+    assert cost.cost_config("1.3B", "bitnet_b158").d_ff == 5632  # 5460 rounded up to TQ2_0's 256-blocks
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +64,16 @@ def test_prepared_files_have_the_analytic_sizes(tiny):
     out, manifest = tiny
     assert manifest["d_ff_used"] == 512
     files = manifest["files"]
-    for name, bpw in [("b158-int8.safetensors", 1.0), ("fp16.safetensors", 2.0)]:
+    for name, bpw in [("bitnet_b158-int8.safetensors", 1.0), ("fp16.safetensors", 2.0)]:
         analytic = cost.analytic_bytes("tiny", bpw)["weights"]
-        extra = 4 * 14 if "b158" in name else 0  # 14 betas (float32)
+        extra = 4 * 14 if "bitnet_b158" in name else 0  # 14 betas (float32)
         assert 0 <= files[name] - analytic - extra < 16_384  # the safetensors header
     tq2 = cost.analytic_bytes("tiny", 66 / 256)["weights"]
-    assert 0 < files["b158-tq2_0.gguf"] - tq2 < 64_000  # GGUF header, vocabulary and the 14 scales
+    assert 0 < files["bitnet_b158-tq2_0.gguf"] - tq2 < 64_000  # GGUF header, vocabulary and the 14 scales
 
 
 @pytest.mark.parametrize(
-    "engine,variant", [("llama.cpp", "fp16"), ("llama.cpp", "b158"), ("torch", "fp16"), ("torch", "b158")]
+    "engine,variant", [("llama.cpp", "fp16"), ("llama.cpp", "bitnet_b158"), ("torch", "fp16"), ("torch", "bitnet_b158")]
 )
 def test_measure_checks_logits_then_times(tiny, engine, variant):
     pytest.importorskip("llama_cpp")
@@ -103,7 +103,7 @@ def test_reports_end_to_end(tiny, tmp_path):
 
     out, _ = tiny
     files = []
-    for engine, variant in [("llama.cpp", "fp16"), ("llama.cpp", "b158"), ("torch", "fp16"), ("torch", "b158")]:
+    for engine, variant in [(e, v) for e in ("llama.cpp", "torch") for v in ("fp16", "bitnet_b158")]:
         f = tmp_path / f"{engine}-{variant}.json"
         f.write_text(json.dumps(cost.measure(out, engine, variant, prompt=8, new_tokens=4)))
         files.append(str(f))
@@ -120,19 +120,19 @@ def test_reports_end_to_end(tiny, tmp_path):
     # in one test process resident-memory deltas of a tiny model are noise, so b1.58 fills a stated budget
     budget = tmp_path / "budget.json"
     budget.write_text(json.dumps({"budget_bytes": 3e8}))
-    t158 = tmp_path / "b158.json"
-    assert main(["cost-throughput", "--prep", str(out), "--variant", "b158", "--budget-from", str(budget),
+    t158 = tmp_path / "bitnet_b158.json"
+    assert main(["cost-throughput", "--prep", str(out), "--variant", "bitnet_b158", "--budget-from", str(budget),
                  "--context", "32", "--out", str(t158)]) == 0  # fmt: skip
     f16, b = json.loads(t16.read_text()), json.loads(t158.read_text())
     assert f16["max_batch"] == 2 and b["budget_bytes"] == 3e8
     kv = 2 * 2 * 256 * (32 + 8) * 2  # layers, d_model, context + steps, 2 bytes, K and V
     assert b["kv_bytes_per_sequence"] == kv
     assert b["max_batch"] == int((3e8 - b["weights_resident_bytes"] - b["overhead_bytes"]) // kv) >= 1
-    assert main(["cost-throughput", "--prep", str(out), "--variant", "b158", "--budget-gb", "0.000001",
+    assert main(["cost-throughput", "--prep", str(out), "--variant", "bitnet_b158", "--budget-gb", "0.000001",
                  "--out", str(tmp_path / "x.json")]) == 2  # fmt: skip
     assert main(["table7", str(t16), str(t158), "--profile", "test", "--out-csv", str(tmp_path / "t7.csv"),
                  "--out-md", str(tmp_path / "t7.md")]) == 0  # fmt: skip
-    assert "| LLaMA (FP16) | tiny |" in (tmp_path / "t7.md").read_text()
+    assert "| FP16 (LLaMA) | tiny |" in (tmp_path / "t7.md").read_text()
 
 
 def test_unknown_size_is_a_clear_error():
@@ -191,7 +191,7 @@ def test_blockwise_float32_reference_equals_the_float32_model():
     mp.setattr(cost, "VOCAB", 1024)
     mp.setattr(shapes, "VOCAB", 1024)
     try:
-        for variant in ("fp16", "b158"):
+        for variant in ("fp16", "bitnet_b158"):
             model = cost.random_model("tiny", variant, seed=3, dtype=torch.bfloat16)
             full = copy.deepcopy(model).float()
             full.lm_head.weight = full.embed_tokens.weight

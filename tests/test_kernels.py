@@ -79,7 +79,7 @@ def test_kernels_reproduce_a_bitlinear_forward():
     x = torch.randn(4, 160) * 2
     with torch.no_grad():
         ref = lin(x)
-        codes, _ = quantize_weight_int(lin.weight, "1.58")
+        codes, _ = quantize_weight_int(lin.weight, "bitnet_b158")
         beta = _safe(weight_scale(lin.weight), lin.eps, lin.eps_mode)
         q, s = act_quant.norm_quant(x, lin.norm.weight)
         out = w2a8.dequantize(w2a8.matmul(q, pack.pack_ternary(codes), 96), s, beta)

@@ -3,6 +3,7 @@
 # profile's runs and data directory; the paper's own tables; the report's categories. Run ids are
 # name-sha256(resolved config)[:10]. Each area's helpers sit in its own .smk.
 import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)
 from bitnet_repro.profile import Profile  # noqa: E402
 from bitnet_repro.data import cache_key  # noqa: E402
+from bitnet_repro.utils import atomic_write_text  # noqa: E402
 
 PROFILE = config.get("profile", "cpu")
 PROFILES, RUNS, PILOTS, DATA_KEYS = {}, {}, {}, {}
@@ -64,6 +66,12 @@ def pilot_summaries(profile, prefix="pilot-"):
 def any_run(profile, run_id):
     """A run of the profile's ladder or of its LR pilots."""
     return RUNS[profile].get(run_id) or PILOTS[profile][run_id]
+
+
+def write_run_config(run, path, log):
+    """config.json of a run, as `python -m bitnet_repro config` writes it."""
+    atomic_write_text(Path(path), json.dumps(run.to_dict(), indent=2))
+    Path(log).write_text(f"{run.name} ({run.run_id}): {path}\n")
 
 
 def report_results(profile):

@@ -29,7 +29,7 @@ rule cost_measure:
         "results/{profile}/cost/{size}/{engine}-{variant}.json",
     wildcard_constraints:
         engine="llama\\.cpp|torch",
-        variant="fp16|b158|b158-tq1_0",
+        variant="fp16|bitnet_b158|bitnet_b158-tq1_0",
     params:
         c=lambda wc: PROFILES[wc.profile].cost,
     log:
@@ -61,22 +61,22 @@ rule cost_throughput_fp16:
         "--context {params.c.table7.context} --threads {params.c.threads} --out {output} > {log} 2>&1"
 
 
-rule cost_throughput_b158:
+rule cost_throughput_bitnet_b158:
     # ... and b1.58 gets the largest batch that fits it.
     input:
         models=lambda wc: f"results/{wc.profile}/cost/models/{PROFILES[wc.profile].cost.table7.size}",
         fp16="results/{profile}/cost/table7/fp16.json",
     output:
-        "results/{profile}/cost/table7/b158.json",
+        "results/{profile}/cost/table7/bitnet_b158.json",
     params:
         c=lambda wc: PROFILES[wc.profile].cost,
     log:
-        "results/{profile}/logs/cost_throughput-b158.log",
+        "results/{profile}/logs/cost_throughput-bitnet_b158.log",
     threads: workflow.cores
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro cost-throughput --prep {input.models} --variant b158 --budget-from {input.fp16} "
+        "python -m bitnet_repro cost-throughput --prep {input.models} --variant bitnet_b158 --budget-from {input.fp16} "
         "--context {params.c.table7.context} --threads {params.c.threads} --out {output} > {log} 2>&1"
 
 

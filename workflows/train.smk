@@ -16,17 +16,19 @@ rule data:
         "--out $(dirname {output}) > {log} 2>&1"
 
 
+localrules:
+    run_config,
+
+
 rule run_config:
+    # The run's resolved config, written from the same object the DAG was built from (the profile is
+    # expanded once, in common.smk); `python -m bitnet_repro config` writes the same file outside Snakemake.
     output:
         "results/{profile}/runs/{run_id}/config.json",
-    params:
-        name=lambda wc: any_run(wc.profile, wc.run_id).name,
     log:
         "results/{profile}/logs/config-{run_id}.log",
-    conda:
-        "../environment.yml"
-    shell:
-        "python -m bitnet_repro config --profile {wildcards.profile} --run {params.name} --out {output} > {log} 2>&1"
+    run:
+        write_run_config(any_run(wildcards.profile, wildcards.run_id), output[0], log[0])
 
 
 rule train_model:

@@ -101,7 +101,7 @@ def _torch_state(model, variant: str) -> dict[str, torch.Tensor]:
 
     out = {}
     skip = set()
-    if variant == "b158":
+    if variant == "bitnet_b158":
         for name, m in model.named_modules():
             if isinstance(m, BitLinear):
                 codes, beta = m.integer_weights()
@@ -154,7 +154,8 @@ def prepare(size: str, out_dir: str | Path, seed: int = 0, check_tokens: int = 3
     vocab = Vocab.synthetic(VOCAB)
     ids = torch.randint(3, VOCAB, (check_tokens,), generator=torch.Generator().manual_seed(seed + 1)).tolist()
     refs, files = {}, {}
-    steps = [("fp16", [("fp16.gguf", "f16")]), ("b158", [("b158-tq2_0.gguf", "tq2_0"), ("b158-tq1_0.gguf", "tq1_0")])]
+    steps = [("fp16", [("fp16.gguf", "f16")]),
+             ("bitnet_b158", [("bitnet_b158-tq2_0.gguf", "tq2_0"), ("bitnet_b158-tq1_0.gguf", "tq1_0")])]  # fmt: skip
     dtype = torch.float32 if 4 * analytic_bytes(size, 1.0)["linear_params"] <= FLOAT32_LIMIT else torch.bfloat16
     for variant, ggufs in tqdm(steps, desc=f"prepare {size}", unit="model"):
         model = random_model(size, variant, seed, dtype)
@@ -165,7 +166,7 @@ def prepare(size: str, out_dir: str | Path, seed: int = 0, check_tokens: int = 3
             write_gguf(model, out / fname, wt, vocab, name=f"{variant}-{size}-random")
             files[fname] = (out / fname).stat().st_size
         if "torch" in engines:
-            tname = f"{variant}-int8.safetensors" if variant == "b158" else "fp16.safetensors"
+            tname = f"{variant}-int8.safetensors" if variant == "bitnet_b158" else "fp16.safetensors"
             save_file(_torch_state(model, variant), str(out / tname))
             files[tname] = (out / tname).stat().st_size
         del model
@@ -201,7 +202,7 @@ def load_torch(prep: Path, size: str, variant: str, dtype: torch.dtype = torch.f
             tensors[k] = v.to(dtype)
     with torch.device("meta"):
         model = Transformer(cost_config(size, variant))
-    if variant == "b158":
+    if variant == "bitnet_b158":
         for name, m in list(model.named_modules()):
             for child_name, child in list(m.named_children()):
                 if isinstance(child, BitLinear):
@@ -270,7 +271,7 @@ def measure(
     size = manifest["size"]
     ref = np.load(prep / "reference.npz")
     ids = ref["ids"].tolist()
-    reference = ref["fp16" if variant == "fp16" else "b158"]
+    reference = ref["fp16" if variant == "fp16" else "bitnet_b158"]
     prompt_ids = torch.randint(3, VOCAB, (prompt,), generator=torch.Generator().manual_seed(7)).tolist()
     torch.set_num_threads(threads)
     if engine == "torch":
@@ -402,7 +403,7 @@ def throughput(
         "size": size,
         "engine": "torch",
         "variant": variant,
-        "format": ("int8 codes + " if variant == "b158" else "") + str(dtype).replace("torch.", ""),
+        "format": ("int8 codes + " if variant == "bitnet_b158" else "") + str(dtype).replace("torch.", ""),
         "dtype": str(dtype).replace("torch.", ""),
         "context": context,
         "budget_bytes": budget_bytes,

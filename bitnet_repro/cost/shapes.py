@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from bitnet_repro.config import ModelConfig
+from bitnet_repro.config import VARIANT_LABELS, ModelConfig
 from bitnet_repro.errors import ReproError
 from bitnet_repro.presets import SIZES
 
@@ -21,18 +21,18 @@ BLOCK = 256  # TQ2_0 / TQ1_0 block
 # variant -> (engine, file in the prepared directory, bytes per linear weight)
 VARIANTS = {
     ("llama.cpp", "fp16"): ("fp16.gguf", 2.0),
-    ("llama.cpp", "b158"): ("b158-tq2_0.gguf", 66 / 256),
-    ("llama.cpp", "b158-tq1_0"): ("b158-tq1_0.gguf", 54 / 256),
+    ("llama.cpp", "bitnet_b158"): ("bitnet_b158-tq2_0.gguf", 66 / 256),
+    ("llama.cpp", "bitnet_b158-tq1_0"): ("bitnet_b158-tq1_0.gguf", 54 / 256),
     ("torch", "fp16"): ("fp16.safetensors", 2.0),
-    ("torch", "b158"): ("b158-int8.safetensors", 1.0),
+    ("torch", "bitnet_b158"): ("bitnet_b158-int8.safetensors", 1.0),
 }
-LABELS = {"fp16": "LLaMA (FP16)", "b158": "BitNet b1.58", "b158-tq1_0": "BitNet b1.58 (TQ1_0)"}
+LABELS = {v: VARIANT_LABELS[v] for v in ("fp16", "bitnet_b158")} | {"bitnet_b158-tq1_0": "BitNet b1.58 (TQ1_0)"}
 FORMATS = {
     ("llama.cpp", "fp16"): "F16",
-    ("llama.cpp", "b158"): "TQ2_0",
-    ("llama.cpp", "b158-tq1_0"): "TQ1_0",
+    ("llama.cpp", "bitnet_b158"): "TQ2_0",
+    ("llama.cpp", "bitnet_b158-tq1_0"): "TQ1_0",
     ("torch", "fp16"): "float16",
-    ("torch", "b158"): "int8 codes",
+    ("torch", "bitnet_b158"): "int8 codes",
 }
 # Table 7: LLaMA 70B in FP16 fitted a batch of 16 sequences of 512 tokens on two 80 GB A100s (Sec. 5)
 PAPER_TABLE7_FP16_BATCH = 16

@@ -66,7 +66,8 @@ def pack_checkpoint(model_dir: str | Path, out_dir: str | Path) -> dict[str, Any
         if lin.groups != 1:
             raise ArtefactError(f"{name}: packing supports one weight scale per tensor, not groups={lin.groups}")
         codes, beta = lin.integer_weights()
-        packed, fmt = (pack_ternary(codes), "ternary") if lin.weight_bits == "1.58" else (pack_binary(codes), "binary")
+        ternary = lin.variant == "bitnet_b158"
+        packed, fmt = (pack_ternary(codes), "ternary") if ternary else (pack_binary(codes), "binary")
         assert packed.numel() == packed_bytes(*codes.shape, fmt)
         tensors[f"{name}.packed"], tensors[f"{name}.beta"] = packed, beta.reshape(1).float()
         packed_total += packed.numel()

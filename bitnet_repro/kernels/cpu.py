@@ -46,7 +46,7 @@ def swap_bitlinears(model: nn.Module, make) -> None:
         for name, child in list(mod.named_children()):
             if not isinstance(child, BitLinear):
                 continue
-            if child.weight_bits != "1.58" or child.groups != 1 or child.norm is not None or child.act_quant:
+            if child.variant != "bitnet_b158" or child.groups != 1 or child.norm is not None or child.act_quant:
                 raise ValueError(f"{name}: the inference layers take b1.58 BitLinears with one scale per tensor")
             codes, beta = child.integer_weights()
             setattr(mod, name, make(codes, float(beta)))

@@ -30,10 +30,10 @@ def run(files: list[Path], figure: Path, profile: str, paper_dir: Path | None = 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
     style = {
         ("llama.cpp", "fp16"): ("C0", "o", "-"),
-        ("llama.cpp", "b158"): ("C3", "o", "-"),
-        ("llama.cpp", "b158-tq1_0"): ("C1", "o", ":"),
+        ("llama.cpp", "bitnet_b158"): ("C3", "o", "-"),
+        ("llama.cpp", "bitnet_b158-tq1_0"): ("C1", "o", ":"),
         ("torch", "fp16"): ("C0", "s", "--"),
-        ("torch", "b158"): ("C3", "s", "--"),
+        ("torch", "bitnet_b158"): ("C3", "s", "--"),
     }
     for (engine, variant), (color, marker, ls) in style.items():
         sel = sorted(
@@ -67,7 +67,7 @@ def run(files: list[Path], figure: Path, profile: str, paper_dir: Path | None = 
             continue
         x = params[r["size"]] / 1e9
         mk = "o" if r["engine"] == "llama.cpp" else "s"
-        if r["model"] == LABELS["b158"]:
+        if r["model"] == LABELS["bitnet_b158"]:
             axes[2].scatter(x, r["latency_ratio"], color="C2", marker=mk, zorder=3)
             axes[2].scatter(x, r["memory_ratio"], color="C4", marker=mk, zorder=3)
     paper = [
@@ -99,7 +99,7 @@ def run(files: list[Path], figure: Path, profile: str, paper_dir: Path | None = 
         f"Figure 8 ({profile} profile): {rows[0]['device']}, random weights at the paper's shapes", fontsize=10
     )
     caption = (
-        f"Figure 8 ({profile} profile). Decoding latency (left) and memory (middle) of LLaMA (FP16) and BitNet "
+        f"Figure 8 ({profile} profile). Decoding latency (left) and memory (middle) of FP16 (LLaMA) and BitNet "
         f"b1.58 against parameter count, measured on {rows[0]['device']} through llama.cpp (circles; FP16 as "
         "F16, b1.58 as TQ2_0 and TQ1_0) and this suite's PyTorch path (squares; float16, int8 codes). Thick "
         "lines: analytic weight memory to 70B. Right: FP16 / b1.58 ratios, ours beside the paper's Table 4 "

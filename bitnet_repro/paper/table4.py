@@ -80,7 +80,7 @@ def analytic_rows(paper_dir: Path | None) -> list[dict[str, Any]]:
     rows = []
     for size in SHAPES:
         fp16 = analytic_bytes(size, 2.0)["weights"]
-        tq2 = analytic_bytes(size, VARIANTS[("llama.cpp", "b158")][1])["weights"]
+        tq2 = analytic_bytes(size, VARIANTS[("llama.cpp", "bitnet_b158")][1])["weights"]
         int8 = analytic_bytes(size, 1.0)["weights"]
         rows.append(
             {
@@ -167,7 +167,7 @@ def run(
                 "on the same tokens is the floor.",
                 "",
             ]
-            ppl = Table(["size", "LLaMA (FP16) PPL (C4 bpb)", "BitNet b1.58 PPL (C4 bpb)"], "lrr")
+            ppl = Table(["size", *(f"{LABELS[v]} PPL (C4 bpb)" for v in ("fp16", "bitnet_b158"))], "lrr")
             lines.append(ppl)
 
             def ppl_cell(r: dict | None) -> str:

@@ -20,10 +20,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 def run(files: list[Path], out_csv: Path, out_md: Path, profile: str, paper_dir: Path | None = None) -> list[dict]:
     ts = {t["variant"]: t for t in load_measurements(files)}
-    if set(ts) != {"fp16", "b158"}:
+    if set(ts) != {"fp16", "bitnet_b158"}:
         raise ValueError(f"Table 7 needs one FP16 and one b1.58 throughput file, got {sorted(ts)}")
     paper = {r["model"]: r for r in paper_rows(paper_dir, "table7_throughput_70B.csv")}
-    f, b = ts["fp16"], ts["b158"]
+    f, b = ts["fp16"], ts["bitnet_b158"]
     rows = []
     for t in (f, b):
         p = paper.get("LLaMA LLM" if t is f else "BitNet b1.58", {})

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bitnet_repro.config import LINEAR_TYPES, VARIANT_LABELS
 from bitnet_repro.presets import SIZES
 from bitnet_repro.utils import atomic_write_text
 
 # matplotlib is imported where used: heavy (seconds to import) and needed by few commands
 
 SIZE_ORDER = list(SIZES)  # the presets' order: the smoke sizes, the CPU ladder, then the paper's
-VARIANT_ORDER = ["fp16", "bitnet_b1", "bitnet_b158"]
+VARIANT_ORDER = list(LINEAR_TYPES)
 VAL_NAMES = [("c4", "C4 held-out"), ("indomain", "in-domain"), ("wikitext2", "WikiText-2")]
 
 
@@ -139,7 +140,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-STYLE = {"fp16": ("FP16 (LLaMA)", "-"), "bitnet_b1": ("BitNet b1", ":"), "bitnet_b158": ("BitNet b1.58", "--")}
+STYLE = {v: (VARIANT_LABELS[v], ls) for v, ls in zip(LINEAR_TYPES, ("-", ":", "--"))}  # label, line style
 
 
 def pyplot():

@@ -18,4 +18,4 @@ def cost_engines(profile, size):
 
 
 def table7_files(profile):
-    return [f"results/{profile}/cost/table7/{v}.json" for v in ("fp16", "b158")]
+    return [f"results/{profile}/cost/table7/{v}.json" for v in ("fp16", "bitnet_b158")]
