@@ -266,6 +266,9 @@ class Profile:
         runs = tuple(runs_from_profile(raw))
         if not runs:
             raise ConfigError(f"profile {raw.get('name')!r} trains no model: give it a `models` section")
+        check = raw.get("check_resume_run", runs[0].name)
+        if check not in {r.name for r in runs}:
+            raise ConfigError(f"check_resume_run: {check!r} is not a run of the ladder; runs: {[r.name for r in runs]}")
         return cls(
             name=raw["name"], data=profile_data(raw), runs=runs, pilots=tuple(pilot_runs(raw) + budget_runs(raw)),
             eval=_section(EvalSection, raw.get("eval"), "eval"),
@@ -273,7 +276,7 @@ class Profile:
             ptq=_section(PTQSection, raw.get("ptq"), "ptq"), cost=_section(CostSection, raw.get("cost"), "cost"),
             table6=_section(Table6Section, raw.get("table6"), "table6"),
             bench=_section(BenchSection, raw.get("bench"), "bench"),
-            check_resume_run=raw.get("check_resume_run", runs[0].name),
+            check_resume_run=check,
             check_resume_steps=raw.get("check_resume_steps"), gpus_per_run=raw.get("gpus_per_run", 1),
         )  # fmt: skip
 

@@ -152,3 +152,12 @@ def test_budget_runs_are_ladder_runs_with_more_steps():
     assert {r.run_id for r in runs} <= {r.run_id for r in Profile.from_dict(profile).pilots}
     with pytest.raises(ConfigError, match="trains no fp16 model of size 'cpu-xl'"):
         budget_runs({**profile, "budget": [{"size": "cpu-xl", "variant": "fp16", "steps": 10}]})
+
+
+def test_resume_check_names_a_ladder_run():
+    from bitnet_repro.profile import Profile
+
+    profile = load_profile("cpu")
+    assert Profile.from_dict(profile).check_resume_run == profile["check_resume_run"]
+    with pytest.raises(ConfigError, match="check_resume_run: 'cpu-xs-bitnet_b1.58' is not a run of the ladder"):
+        Profile.from_dict({**profile, "check_resume_run": "cpu-xs-bitnet_b1.58"})

@@ -60,11 +60,11 @@ rule train_model:
 rule check_resume:
     # SIGKILL one training run of the profile after its first checkpoint, resume, compare with a clean run.
     input:
+        config=lambda wc: check_resume_config(wc.profile),
         data=lambda wc: f"{data_dir(wc.profile)}/data.json",
     output:
         "results/{profile}/checks/resume.json",
     params:
-        run=lambda wc: PROFILES[wc.profile].check_resume_run,
         data=lambda wc: data_dir(wc.profile),
         steps=lambda wc: check_resume_steps_flag(wc.profile),
         work=lambda wc: f"results/{wc.profile}/checks/resume-work",
@@ -73,5 +73,5 @@ rule check_resume:
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro check-resume --profile {wildcards.profile} --run {params.run} --data {params.data} "
+        "python -m bitnet_repro check-resume --config {input.config} --data {params.data} "
         "--work {params.work} {params.steps} --out {output} > {log} 2>&1"

@@ -27,3 +27,10 @@ def check_resume_steps_flag(profile):
     """The resume check on a shortened run (`check_resume_steps`), else on the whole run."""
     steps = PROFILES[profile].check_resume_steps
     return f"--steps {steps}" if steps else ""
+
+
+def check_resume_config(profile):
+    """config.json of the run the resume check shortens (`check_resume_run`, a run name of the ladder)."""
+    name = PROFILES[profile].check_resume_run
+    run_id = next(rid for rid, r in RUNS[profile].items() if r.name == name)
+    return f"results/{profile}/runs/{run_id}/config.json"
