@@ -213,11 +213,13 @@ class AbsmaxQuant(nn.Module):
         super().__init__()
         self.bits, self.per_train, self.per_eval, self.unsigned = bits, per_train, per_eval, unsigned
         self.eps, self.eps_mode, self.groups = eps, eps_mode, groups
+        self.mix = 1.0  # set_quantization: 0 passes x through, 1 quantizes (the default), between blends
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         per = self.per_train if self.training else self.per_eval
-        return ste(x, activation_quant, bits=self.bits, per=per, unsigned=self.unsigned, eps=self.eps,
-                   eps_mode=self.eps_mode, groups=self.groups)  # fmt: skip
+        q = ste(x, activation_quant, bits=self.bits, per=per, unsigned=self.unsigned, eps=self.eps,
+                eps_mode=self.eps_mode, groups=self.groups) if self.mix else x  # fmt: skip
+        return q if self.mix == 1.0 else torch.lerp(x, q, self.mix)
 
     def extra_repr(self) -> str:
         kind = "unsigned" if self.unsigned else "signed"
@@ -321,6 +323,7 @@ class BitLinear(nn.Linear):
         if variant not in ("bitnet_b158", "bitnet_b1"):
             raise ValueError(f"variant={variant!r}: use 'bitnet_b158' (ternary) or 'bitnet_b1' (binary)")
         self.variant, self.eps, self.eps_mode, self.groups = variant, eps, eps_mode, groups
+        self.mix = 1.0  # set_quantization: 0 uses the latent weights, 1 the quantized ones (default), between blends
         self.norm = RMSNorm(in_features, groups=groups) if norm == "default" else norm
         self.act_quant = AbsmaxQuant(eps=eps, eps_mode=eps_mode, groups=groups) if act_quant == "default" else act_quant
         self._inference_cache: tuple[tuple, torch.Tensor] | None = None
@@ -332,7 +335,7 @@ class BitLinear(nn.Linear):
         reused until the latent weights change (their version counter moves on any in-place update)."""
         if not self.training and not torch.is_grad_enabled():
             w = self.weight
-            key = (w.data_ptr(), w._version, w.device, w.dtype)
+            key = (w.data_ptr(), w._version, w.device, w.dtype, self.mix)
             if self._inference_cache is None or self._inference_cache[0] != key:
                 self._inference_cache = (key, self._quantize())
             return self._inference_cache[1]
@@ -348,9 +351,13 @@ class BitLinear(nn.Linear):
         return codes, _safe(beta, self.eps, self.eps_mode) if self.variant == "bitnet_b158" else beta
 
     def _quantize(self) -> torch.Tensor:
+        if self.mix == 0.0:
+            return self.weight
         if self.variant == "bitnet_b158":
-            return ste(self.weight, weight_quant_b158, eps=self.eps, eps_mode=self.eps_mode, groups=self.groups)
-        return ste(self.weight, weight_quant_b1, groups=self.groups)
+            q = ste(self.weight, weight_quant_b158, eps=self.eps, eps_mode=self.eps_mode, groups=self.groups)
+        else:
+            q = ste(self.weight, weight_quant_b1, groups=self.groups)
+        return q if self.mix == 1.0 else torch.lerp(self.weight, q, self.mix)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.norm is not None:
@@ -380,3 +387,15 @@ def kv_quant_int(t: torch.Tensor, bits: int = 4, eps: float = EPS) -> tuple[torc
 def kv_fake_quant(t: torch.Tensor, bits: int) -> torch.Tensor:
     codes, scale = kv_quant_int(t, bits)
     return codes.to(t.dtype) * scale
+
+
+def set_quantization(model: nn.Module, mix: float) -> None:
+    """Blend every BitLinear's weights and every absmax activation quantizer between full precision (`mix` 0)
+    and quantized (1, the default): W_mix = W + mix (Q(W) - W), and the same for activations, with the STE.
+    mix 0 makes a converted model compute what its full-precision source does (the conversion test), and a
+    rising mix is the gradual 16-bit -> 1.58-bit switch of BitDistill's small-model recipe."""
+    if not 0.0 <= mix <= 1.0:
+        raise ValueError(f"mix={mix} must lie in [0, 1]")
+    for m in model.modules():
+        if isinstance(m, (BitLinear, AbsmaxQuant)):
+            m.mix = float(mix)

@@ -20,6 +20,7 @@ FORMAT_VERSION = 1
 LINEAR_TYPES = ("fp16", "bitnet_b1", "bitnet_b158")  # the variants: every table, file name and flag uses these
 VARIANT_LABELS = {"fp16": "FP16 (LLaMA)", "bitnet_b1": "BitNet b1", "bitnet_b158": "BitNet b1.58"}  # for readers
 ARCHS = ("llama", "subln", "preln", "bmt")
+LATER_FIELDS = {"n_kv_heads": None, "tie_embeddings": False}  # ModelConfig fields omitted at these defaults
 ACT_QUANTIZERS = ("absmax", "elastic")
 B1_ACT_RECIPES = ("sec3", "appendix_e")
 EPS_MODES = ("clamp", "add")
@@ -72,6 +73,10 @@ class ModelConfig:
     norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     init_std: float = 0.02
+    # Later additions, for converted pretrained models (SmolLM2); left out of a config's dict, and so of its run
+    # id, while at their defaults (LATER_FIELDS), so that adding them renamed no trained run.
+    n_kv_heads: int | None = None  # grouped-query attention: K and V heads (None: n_heads)
+    tie_embeddings: bool = False  # the output head shares the token embeddings
 
     def __post_init__(self) -> None:
         _check_choice("model.linear", self.linear, LINEAR_TYPES)
@@ -88,6 +93,10 @@ class ModelConfig:
                 f"model.d_model={self.d_model} must split into n_heads={self.n_heads} heads of even size "
                 "(rotary embeddings rotate pairs of channels)"
             )
+        if self.n_kv_heads is not None and (
+            not isinstance(self.n_kv_heads, int) or self.n_kv_heads <= 0 or self.n_heads % self.n_kv_heads
+        ):
+            raise ConfigError(f"model.n_kv_heads={self.n_kv_heads!r} must divide n_heads={self.n_heads}")
         if not 2 <= self.act_bits <= 16:
             raise ConfigError(f"model.act_bits={self.act_bits} must be between 2 and 16")
         if self.linear == "fp16" and self.arch != "llama":
@@ -109,13 +118,18 @@ class ModelConfig:
         return self.d_model // self.n_heads
 
     @property
+    def kv_heads(self) -> int:
+        return self.n_kv_heads or self.n_heads
+
+    @property
     def is_bitnet(self) -> bool:
         return self.linear != "fp16"
 
     @property
     def n_params_nonembedding(self) -> int:
         """Weights of the linear layers of the blocks (Kaplan et al.'s N; norms and embeddings excluded)."""
-        return self.n_layers * (4 * self.d_model**2 + 3 * self.d_model * self.d_ff)
+        kv = 2 * self.d_model * self.kv_heads * self.head_dim  # k_proj and v_proj
+        return self.n_layers * (2 * self.d_model**2 + kv + 3 * self.d_model * self.d_ff)
 
 
 @dataclass(frozen=True)
@@ -225,7 +239,9 @@ class RunConfig:
             raise ConfigError(f"train.seq_len={self.train.seq_len} exceeds model.max_seq_len={self.model.max_seq_len}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+        d = {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+        d["model"] = {k: v for k, v in d["model"].items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+        return d
 
     @property
     def run_id(self) -> str:

@@ -75,20 +75,25 @@ class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         d, self.n_heads, self.head_dim, self.arch = cfg.d_model, cfg.n_heads, cfg.head_dim, cfg.arch
-        self.q_proj, self.k_proj, self.v_proj, self.o_proj = (make_linear(cfg, d, d) for _ in range(4))
+        self.n_kv_heads = cfg.kv_heads
+        kv = self.n_kv_heads * self.head_dim
+        self.q_proj, self.k_proj = make_linear(cfg, d, d), make_linear(cfg, d, kv)
+        self.v_proj, self.o_proj = make_linear(cfg, d, kv), make_linear(cfg, d, d)
         if cfg.arch == "subln":
             self.attn_sub_norm = RMSNorm(d, cfg.norm_eps, cfg.quant_groups)
         if cfg.arch == "bmt":
             self.q_norm, self.k_norm, self.v_norm = (RMSNorm(cfg.head_dim, cfg.norm_eps) for _ in range(3))
             self.o_norm = RMSNorm(d, cfg.norm_eps)
         self.o_quant = make_act_quant(cfg, d)
+        self.gqa = self.n_kv_heads != self.n_heads  # grouped-query attention (converted SmolLM2)
         self.kv_bits: int | None = None  # inference only (set_kv_bits): K and V quantized per head (Sec. 4.2)
 
     def forward(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, kv=None) -> torch.Tensor:
         """h (B, T, C). With `kv` (an infer.LayerCache), K and V are appended to it and the queries attend to
         everything cached: a prefill (empty cache, causal) or single-token decode steps."""
         B, T, C = h.shape
-        q, k, v = (p(h).view(B, T, self.n_heads, self.head_dim) for p in (self.q_proj, self.k_proj, self.v_proj))
+        q = self.q_proj(h).view(B, T, self.n_heads, self.head_dim)
+        k, v = (p(h).view(B, T, self.n_kv_heads, self.head_dim) for p in (self.k_proj, self.v_proj))
         if self.arch == "bmt":
             q, k, v = self.q_norm(q), self.k_norm(k), self.v_norm(v)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))  # (B, H, T, hd)
@@ -98,11 +103,11 @@ class Attention(nn.Module):
             if not causal and T != 1:
                 raise ValueError("a KV-cached forward is a prefill (empty cache) or one token at a time")
             k, v = kv.append(k, v, self.kv_bits)
-            a = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=self.gqa)
         else:
             if self.kv_bits:
                 k, v = kv_fake_quant(k, self.kv_bits), kv_fake_quant(v, self.kv_bits)
-            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.gqa)
         a = a.transpose(1, 2).reshape(B, T, C)
         if self.arch == "subln":
             a = self.attn_sub_norm(a)
@@ -157,6 +162,8 @@ class Transformer(nn.Module):
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)  # high precision (Sec. 2)
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
         cos, sin = rotary_cos_sin(cfg, cfg.max_seq_len, torch.device("cpu"))
         self.register_buffer("rope_cos", cos, persistent=False)  # (max_seq_len, head_dim)
         self.register_buffer("rope_sin", sin, persistent=False)
@@ -187,7 +194,7 @@ class Transformer(nn.Module):
         return logits, loss
 
     def count_params(self, non_embedding: bool = True) -> int:
-        n = sum(p.numel() for p in self.parameters())
+        n = sum(p.numel() for p in self.parameters())  # a tied head is counted once
         if non_embedding:
-            n -= self.embed_tokens.weight.numel() + self.lm_head.weight.numel()
+            n -= self.embed_tokens.weight.numel() + (0 if self.cfg.tie_embeddings else self.lm_head.weight.numel())
         return n

@@ -159,7 +159,7 @@ def write_gguf(model, path: str | Path, weight_type: str, vocab: Vocab, name: st
     w.add_name(name)
     # the architecture's hyperparameters, GGUF key (GGUFWriter.add_<key>) <- our config field
     hparams = dict(context_length=cfg.max_seq_len, embedding_length=cfg.d_model, block_count=cfg.n_layers,
-                   feed_forward_length=cfg.d_ff, head_count=cfg.n_heads, head_count_kv=cfg.n_heads,
+                   feed_forward_length=cfg.d_ff, head_count=cfg.n_heads, head_count_kv=cfg.kv_heads,
                    rope_dimension_count=cfg.head_dim, rope_freq_base=cfg.rope_theta, layer_norm_rms_eps=cfg.norm_eps,
                    vocab_size=cfg.vocab_size)  # fmt: skip
     for key, value in hparams.items():
@@ -190,8 +190,8 @@ def write_gguf(model, path: str | Path, weight_type: str, vocab: Vocab, name: st
             w.add_tensor(f"{gguf_name}.scale", np.array([beta], dtype=np.float32))
         else:
             t = lin.weight.detach().float()
-            if permute:
-                t = _permute_rope(t, cfg.n_heads)
+            if permute:  # q has n_heads heads, k (grouped-query attention) kv_heads
+                t = _permute_rope(t, cfg.n_heads if t.shape[0] == cfg.d_model else cfg.kv_heads)
             w.add_tensor(f"{gguf_name}.weight", t.numpy().astype(float_type))
 
     emb = model.embed_tokens.weight.detach().float().numpy()

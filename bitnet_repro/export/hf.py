@@ -1,4 +1,4 @@
-"""Exact converters from our checkpoints to the ecosystem's formats.
+"""Exact converters between our checkpoints and the ecosystem's formats.
 
 `export_hf_llama` writes a complete Hugging Face model directory (weights, config, tokenizer.json) that
 lm-eval's stock `hf` model type and the PTQ libraries load as is; tests/test_eval.py shows both model types
@@ -7,6 +7,9 @@ give the same scores.
 FP16 (arch llama)      -> transformers.LlamaForCausalLM (PTQ libraries, lm-eval's `hf` model type)
 BitNet b1.58 (subln)   -> transformers.BitNetForCausalLM with `AutoBitLinear` in online mode (latent weights,
                           quantized on the fly as in training), the layout of Hugging Face's BitNet
+transformers.LlamaForCausalLM -> ours (`from_hf_llama`): a pretrained model (SmolLM2) as an FP16 model, or as
+                          the start of a BitNet b1.58 student (SubLN inserted, unit weights), grouped-query
+                          attention and a tied head kept
 Module names are the same on both sides, so the state dict is copied as is; parity is tested on logits.
 """
 
@@ -17,6 +20,8 @@ from pathlib import Path
 import torch
 
 from bitnet_repro.checkpoint import load_model_dir
+from bitnet_repro.config import ModelConfig
+from bitnet_repro.errors import ReproError
 from bitnet_repro.eval.lm import find_tokenizer
 from bitnet_repro.model import Transformer
 
@@ -26,9 +31,9 @@ from bitnet_repro.model import Transformer
 def _common(cfg) -> dict:
     return dict(
         vocab_size=cfg.vocab_size, hidden_size=cfg.d_model, intermediate_size=cfg.d_ff,
-        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.n_heads,
+        num_hidden_layers=cfg.n_layers, num_attention_heads=cfg.n_heads, num_key_value_heads=cfg.kv_heads,
         max_position_embeddings=cfg.max_seq_len, rms_norm_eps=cfg.norm_eps, hidden_act="silu",
-        rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta}, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": cfg.rope_theta}, tie_word_embeddings=cfg.tie_embeddings,
         attention_bias=False, bos_token_id=1, eos_token_id=2,
     )  # fmt: skip
 
@@ -105,3 +110,42 @@ def export_hf_llama(model_dir: str | Path, out_dir: str | Path, tokenizer: str |
     hf.save_pretrained(out_dir)
     hf_tokenizer(tokenizer or find_tokenizer(Path(model_dir), cfg)).save_pretrained(out_dir)
     return out_dir
+
+
+class ConversionError(ReproError, ValueError):
+    """A `transformers` model this converter cannot hold exactly."""
+
+
+def from_hf_llama(hf, linear: str = "fp16", arch: str | None = None) -> Transformer:
+    """A `transformers` Llama model (e.g. SmolLM2) as our model with the same weights.
+
+    linear="fp16" (arch llama) computes exactly what `hf` computes. linear="bitnet_b158" gives BitDistill's
+    starting student: every block linear a BitLinear holding the teacher's weights as its latent weights, and
+    with arch "subln" (the default) SubLN's two extra norms inserted with unit weights; embeddings, norms and
+    head copied. With quantization off (`bitlinear.set_quantization(model, 0)`) and arch "preln" it computes
+    what `hf` computes."""
+    c = hf.config
+    if c.model_type != "llama":
+        raise ConversionError(f"from_hf_llama converts Llama models; this teacher is a {c.model_type!r} model")
+    rope = getattr(c, "rope_parameters", None) or {"rope_type": "default", "rope_theta": c.rope_theta}
+    if rope.get("rope_type", "default") != "default" or c.hidden_act != "silu" or c.attention_bias or c.mlp_bias:
+        raise ConversionError(
+            f"only plain Llama blocks convert exactly (default RoPE, SiLU, no biases); got rope {rope}, "
+            f"act {c.hidden_act}, attention_bias {c.attention_bias}, mlp_bias {c.mlp_bias}"
+        )
+    cfg = ModelConfig(
+        vocab_size=c.vocab_size, d_model=c.hidden_size, n_layers=c.num_hidden_layers, n_heads=c.num_attention_heads,
+        d_ff=c.intermediate_size, max_seq_len=c.max_position_embeddings, linear=linear,
+        arch="llama" if linear == "fp16" else (arch or "subln"), norm_eps=c.rms_norm_eps,
+        rope_theta=float(rope["rope_theta"]), init_std=c.initializer_range,
+        n_kv_heads=None if c.num_key_value_heads == c.num_attention_heads else c.num_key_value_heads,
+        tie_embeddings=bool(c.tie_word_embeddings),
+    )  # fmt: skip
+    model = Transformer(cfg)
+    state = {k.removeprefix("model."): v for k, v in hf.state_dict().items() if "rotary_emb" not in k}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    inserted = [k for k in missing if k.endswith(("attn_sub_norm.weight", "ffn_sub_norm.weight"))]  # stay 1
+    if unexpected or set(missing) - set(inserted):
+        raise ConversionError(f"weights that do not map: missing {sorted(set(missing) - set(inserted))}, "
+                              f"unexpected {sorted(unexpected)}")  # fmt: skip
+    return model.eval()
