@@ -13,7 +13,7 @@ class Absmax(Baseline):
     name = "absmax"
     title = "Absmax"
     reference = "Dettmers et al. 2022, absmax round-to-nearest (W per channel, A per token)"
-    implementation = "this suite (bitnet_repro.ptq.FakeQuantLinear)"
+    implementation = "this suite (bitnet_repro.ptq.quantize.FakeQuantLinear)"
     w_bits = (1, 2, 3, 4, 8)
     a_bits = (4, 8, 16)
     granularities = ("per_channel", "per_tensor", "per_group")
