@@ -221,6 +221,28 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """BitDistill (Wu et al. 2025; bitnet_repro/distill.py): the student is initialised from a full-precision
+    teacher's weights and trained with cross-entropy + `logit_weight` * logits KD + `relation_weight` * Q/K/V
+    relation KD at block `layer`; the first `cpt_steps` steps are continued pre-training (cross-entropy only).
+    Both weights 0 is ternary QAT from the teacher without distillation (BitDistill's "BitNet-SFT")."""
+
+    teacher: str  # a pretrained name (smollm2-135m) or an FP16 checkpoint directory of this suite
+    logit_weight: float = 10.0
+    relation_weight: float = 1e5
+    temperature: float = 5.0
+    layer: int = -1  # the block whose q/k/v relations are distilled (negative: from the last)
+    relation_heads: int | None = None  # None: the teacher's key/value heads
+    cpt_steps: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("logit_weight", "relation_weight", "cpt_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"distill.{name}={getattr(self, name)} must not be negative")
+        _check_positive("distill.temperature", self.temperature)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     name: str
     model: ModelConfig
@@ -229,8 +251,11 @@ class RunConfig:
     profile: str = "custom"
     size: str = "custom"
     variant: str = "fp16"
+    distill: DistillConfig | None = None  # BitDistill: a student trained from a teacher (left out when None)
 
     def __post_init__(self) -> None:
+        if self.distill is not None and not self.model.is_bitnet:
+            raise ConfigError("distill: the student of a distillation run is a BitNet model (model.linear)")
         if self.model.vocab_size != self.data.vocab_size:
             raise ConfigError(
                 f"model.vocab_size={self.model.vocab_size} differs from data.vocab_size={self.data.vocab_size}"
@@ -241,6 +266,8 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         d = {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
         d["model"] = {k: v for k, v in d["model"].items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+        if d["distill"] is None:
+            del d["distill"]
         return d
 
     @property
@@ -266,6 +293,7 @@ class RunConfig:
             profile=d.get("profile", "custom"),
             size=d.get("size", "custom"),
             variant=d.get("variant", "fp16"),
+            distill=build_section(DistillConfig, d["distill"], "distill") if d.get("distill") else None,
         )
 
 

@@ -12,7 +12,9 @@ attention-relation distillation from a full-precision teacher into a BitNet b1.5
 - `capture_qkv`: records those projections of one block during a forward pass of our model (a converted
   teacher or the student), hooks removed on exit.
 
-The student's objective is cross-entropy + `logit_weight` * logits_kd + `relation_weight` * relation_kd.
+The student's objective is cross-entropy + `logit_weight` * logits_kd + `relation_weight` * relation_kd
+(`Distiller`, used by `train.train` when a run has a `distill` section); `load_teacher` loads the frozen teacher
+once, `init_student` copies its weights into the BitNet student (SubLN's norms start at unit gain).
 """
 
 from __future__ import annotations
@@ -20,10 +22,25 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from bitnet_repro.checkpoint import load_model_dir
+from bitnet_repro.config import DistillConfig, ModelConfig
+from bitnet_repro.errors import ReproError
+from bitnet_repro.model import Transformer
+
+# transformers and the pretrained-model loader are imported where used: heavy, and only a pretrained teacher
+# needs them
+
+SHAPE_FIELDS = ("vocab_size", "d_model", "n_layers", "n_heads", "kv_heads", "d_ff", "tie_embeddings", "rope_theta")
+
+
+class DistillError(ReproError, ValueError):
+    """A teacher or student that does not fit a distillation run."""
 
 
 def logits_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -68,3 +85,68 @@ def capture_qkv(model: nn.Module, layer: int) -> Iterator[dict[str, torch.Tensor
     finally:
         for h in hooks:
             h.remove()
+
+
+def load_teacher(spec: str, device: torch.device | str = "cpu") -> Transformer:
+    """The frozen full-precision teacher: a registered pretrained model (`smollm2-135m`, converted exactly with
+    `export.hf.from_hf_llama`) or an FP16 checkpoint directory of this suite."""
+    from bitnet_repro.eval.lm import PRETRAINED, _package_dir, load_hf_gguf
+
+    if spec in PRETRAINED:
+        from bitnet_repro.export.hf import from_hf_llama
+
+        package, gguf_file = PRETRAINED[spec]
+        teacher = from_hf_llama(load_hf_gguf(_package_dir(package), gguf_file)[0])
+    else:
+        path = Path(spec)
+        if not (path / "model.safetensors").is_file():
+            raise DistillError(f"teacher {spec!r} is neither a pretrained model ({sorted(PRETRAINED)}) nor a "
+                               "checkpoint directory (a run's model/ with model.safetensors)")  # fmt: skip
+        teacher, cfg = load_model_dir(path)
+        if cfg.model.linear != "fp16":
+            raise DistillError(f"teacher {spec} is a {cfg.model.linear} model; a teacher is full precision (fp16)")
+    return teacher.to(device).eval().requires_grad_(False)
+
+
+def check_student(student: ModelConfig, teacher: ModelConfig) -> None:
+    """The student must have the teacher's shape (it starts from the teacher's weights)."""
+    diff = [f"{f}: student {getattr(student, f)}, teacher {getattr(teacher, f)}"
+            for f in SHAPE_FIELDS if getattr(student, f) != getattr(teacher, f)]  # fmt: skip
+    if diff:
+        raise DistillError("the student's shape is not the teacher's (" + "; ".join(diff) + "): convert "
+                           "the student from this teacher (export.hf.from_hf_llama), or name the teacher it came from")
+
+
+def init_student(cfg: ModelConfig, teacher: Transformer) -> Transformer:
+    """A BitNet student with the teacher's weights as latent weights; norms the teacher lacks (SubLN) start at 1."""
+    check_student(cfg, teacher.cfg)
+    student = Transformer(cfg)
+    missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
+    if unexpected or any(not k.endswith("sub_norm.weight") for k in missing):
+        raise DistillError(f"teacher weights do not map onto the student: missing {missing}, unexpected {unexpected}")
+    return student
+
+
+class Distiller:
+    """The distillation objective of one run: the frozen teacher's logits and q/k/v relations at `layer`
+    against the student's, plus the student's cross-entropy."""
+
+    def __init__(self, teacher: Transformer, d: DistillConfig) -> None:
+        self.teacher, self.d = teacher, d
+        self.heads = d.relation_heads or teacher.cfg.kv_heads
+
+    def loss(self, student: nn.Module, layers: nn.Module, x: torch.Tensor, y: torch.Tensor, step: int,
+             ) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+        """Total loss and its parts; `layers` is the unwrapped student (for hooks), `student` what runs forward."""
+        distill = step >= self.d.cpt_steps and (self.d.logit_weight or self.d.relation_weight)
+        if not distill:
+            _, ce = student(x, y)
+            return ce, {"ce": float(ce.detach())}
+        with torch.no_grad(), capture_qkv(self.teacher, self.d.layer) as t_qkv:
+            t_logits, _ = self.teacher(x)
+        with capture_qkv(layers, self.d.layer) as s_qkv:
+            s_logits, ce = student(x, y)
+        kd = logits_kd(s_logits, t_logits, self.d.temperature)
+        rkd = relation_kd(s_qkv, t_qkv, self.heads)
+        total = ce + self.d.logit_weight * kd + self.d.relation_weight * rkd
+        return total, {k: float(v.detach()) for k, v in (("ce", ce), ("logits_kd", kd), ("relation_kd", rkd))}

@@ -14,6 +14,9 @@ Run directory (`out`):
     metrics.jsonl        one JSON object per step; validation entries carry "split": "val"
     model/               the final checkpoint directory
     summary.json         status (completed | diverged), final validation PPL, wall time
+A run with a `distill` section (BitDistill) starts its BitNet student from the teacher's weights, loads the teacher
+once (frozen) and trains on cross-entropy plus the distillation terms of bitnet_repro/distill.py; metrics.jsonl
+then also holds each term ("ce", "logits_kd", "relation_kd").
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from tqdm import tqdm
 from bitnet_repro.checkpoint import find_resumable, load_model_dir, save_model_dir
 from bitnet_repro.config import ConfigError, RunConfig, TrainConfig
 from bitnet_repro.data import VAL_SETS, bits_per_byte, load_token_bytes, load_tokens
+from bitnet_repro.distill import Distiller, check_student, init_student, load_teacher
 from bitnet_repro.model import Transformer
 from bitnet_repro.utils import atomic_write_text, run_meta
 
@@ -238,7 +242,16 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
     seed_everything(t.seed)
     start_step, min_loss, wall_before = 0, math.inf, 0.0
     resume = find_resumable(out)
-    model = load_model_dir(resume, device)[0] if resume else Transformer(cfg.model).to(device)
+    teacher = load_teacher(cfg.distill.teacher, device) if cfg.distill else None  # BitDistill: once, frozen
+    if resume:
+        model = load_model_dir(resume, device)[0]
+    elif teacher is not None:
+        model = init_student(cfg.model, teacher).to(device)  # the teacher's weights, SubLN at unit gain
+    else:
+        model = Transformer(cfg.model).to(device)
+    if teacher is not None:
+        check_student(model.cfg, teacher.cfg)
+    distiller = Distiller(teacher, cfg.distill) if teacher is not None else None
     ddp_model = wrap_model(model, t, world, device)  # FSDP shards `model` in place
     optimizer = make_optimizer(model, t)
     if resume is not None:
@@ -286,13 +299,17 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
             group["weight_decay"] = wd if group["decays"] else 0.0
         offsets = batch_offsets(len(train_tokens), t, step)[rank::world]
         micro = offsets.split(t.micro_batch)
-        loss_sum = torch.zeros((), device=device)
+        loss_sum, parts = torch.zeros((), device=device), {}
         for i, chunk in enumerate(micro):
             x, y = windows(train_tokens, chunk, t.seq_len)
             sync = i == len(micro) - 1 or world == 1 or t.parallel == "fsdp"
             ctx = ddp_model.no_sync() if not sync else nullcontext()  # type: ignore[operator]
             with ctx, autocast():
-                _, loss = ddp_model(x.to(device), y.to(device))
+                if distiller is not None:
+                    loss, terms = distiller.loss(ddp_model, model, x.to(device), y.to(device), step)
+                    parts = {k: parts.get(k, 0.0) + v / len(micro) for k, v in terms.items()}
+                else:
+                    _, loss = ddp_model(x.to(device), y.to(device))
                 (loss / len(micro)).backward()
             loss_sum += loss.detach()
         loss_val = loss_sum / len(micro)
@@ -313,7 +330,8 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
         dt = time.perf_counter() - step_tic
         record: dict[str, Any] = {"step": step, "tokens": (step + 1) * t.batch_tokens, "loss": round(loss_f, 6),
                                   "lr": lr, "weight_decay": wd, "grad_norm": round(grad_norm, 6),
-                                  "tokens_per_s": round(t.batch_tokens / dt, 1)}  # fmt: skip
+                                  "tokens_per_s": round(t.batch_tokens / dt, 1),
+                                  **{k: round(v, 6) for k, v in parts.items()}}  # fmt: skip
         done = step + 1
         if status == "completed" and (done % t.eval_every == 0 or done == t.steps):
             record.update(split="val", **eval_all())
@@ -348,6 +366,8 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
                                "device": str(device), "world_size": world,
                                "params_nonembedding": model.count_params(non_embedding=True),
                                "params_total": model.count_params(non_embedding=False)}  # fmt: skip
+    if cfg.distill is not None:
+        summary["teacher"] = cfg.distill.teacher
     if status == "diverged":
         summary["diverged_at_step"] = diverged_at
     else:

@@ -1,6 +1,7 @@
 """BitDistill's losses against hand-computed values, and the q/k/v capture on a grouped-query model."""
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -64,3 +65,94 @@ def test_capture_qkv_of_one_block():
     torch.testing.assert_close(qkv["k"], last.self_attn.k_proj(x))
     model(ids)  # hooks are gone after the block
     assert not any(m._forward_hooks for m in model.modules())
+
+
+# --- the distillation training mode (train.train with a `distill` section) ------------------------------------
+
+
+def _teacher(tmp_path):
+    """A tiny FP16 teacher checkpoint of the smoke profile's tiny-1 shape."""
+    from bitnet_repro.checkpoint import save_model_dir
+
+    run = _student_run("unused", variant="fp16")
+    torch.manual_seed(1)
+    teacher = Transformer(run.model)
+    with torch.no_grad():
+        for p in teacher.parameters():
+            p.mul_(5.0)  # a teacher with opinions: far from the uniform distribution
+    save_model_dir(tmp_path / "teacher", teacher.state_dict(), run, {})
+    return tmp_path / "teacher"
+
+
+def _student_run(teacher, variant="bitnet_b158", **distill):
+    from bitnet_repro.config import DataConfig, DistillConfig
+    from bitnet_repro.profile import load_profile, make_run
+
+    t = dict(steps=8, warmup_steps=2, eval_every=4, ckpt_every=2, eval_tokens=512)
+    run = make_run(load_profile("smoke"), DataConfig(vocab_size=512), "tiny-1", variant, train_overrides=t)
+    if variant == "fp16":
+        return run
+    d = dict(teacher=str(teacher), logit_weight=1.0, relation_weight=10.0, temperature=2.0, cpt_steps=2)
+    return replace(run, distill=DistillConfig(**{**d, **distill}))
+
+
+def _kl_to_teacher(student_dir, teacher_dir, tokens):
+    from bitnet_repro.checkpoint import load_model_dir
+
+    student, teacher = load_model_dir(student_dir)[0].eval(), load_model_dir(teacher_dir)[0].eval()
+    x = torch.as_tensor(tokens[:4 * 64].astype("int64")).view(4, 64)
+    with torch.no_grad():
+        return float(logits_kd(student(x)[0], teacher(x)[0]))
+
+
+def test_distillation_run_starts_from_the_teacher_resumes_bitwise_and_pulls_towards_it(token_dir, tmp_path):
+    import json
+
+    import numpy as np
+    from safetensors.torch import load_file
+
+    from bitnet_repro.distill import init_student, load_teacher
+    from bitnet_repro.train import train
+
+    teacher_dir = _teacher(tmp_path)
+    run = _student_run(teacher_dir)
+    assert run.run_id != replace(run, distill=None).run_id  # the distillation settings are part of the run id
+    teacher = load_teacher(str(teacher_dir))
+    student = init_student(run.model, teacher)
+    assert torch.equal(student.layers[0].mlp.up_proj.weight, teacher.layers[0].mlp.up_proj.weight)
+
+    summary = train(run, token_dir, tmp_path / "full", progress=False)
+    assert summary["status"] == "completed" and summary["teacher"] == str(teacher_dir)
+    records = [json.loads(line) for line in (tmp_path / "full/metrics.jsonl").read_text().splitlines()]
+    assert "logits_kd" not in records[1] and {"ce", "logits_kd", "relation_kd"} <= set(records[2])  # cpt_steps=2
+    train(run, token_dir, tmp_path / "resumed", progress=False, stop_after=5)
+    train(run, token_dir, tmp_path / "resumed", progress=False)
+    a = load_file(str(tmp_path / "full/model/model.safetensors"))
+    b = load_file(str(tmp_path / "resumed/model/model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+    qat = replace(run, distill=replace(run.distill, logit_weight=0, relation_weight=0))
+    train(qat, token_dir, tmp_path / "qat", progress=False)  # the same start and steps, no distillation terms
+    tokens = np.fromfile(token_dir / "val_c4.bin", dtype=np.uint16)
+    assert _kl_to_teacher(tmp_path / "full/model", teacher_dir, tokens) < _kl_to_teacher(
+        tmp_path / "qat/model", teacher_dir, tokens)
+
+
+def test_bad_teachers_and_students_stop_clearly(token_dir, tmp_path):
+    from bitnet_repro.config import ConfigError
+    from bitnet_repro.distill import DistillError, init_student, load_teacher
+    from bitnet_repro.train import train
+
+    with pytest.raises(DistillError, match="neither a pretrained model"):
+        train(_student_run(tmp_path / "nowhere"), token_dir, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    teacher_dir = _teacher(tmp_path)
+    ternary = tmp_path / "b158"
+    train(_student_run(teacher_dir, logit_weight=0, relation_weight=0), token_dir, ternary, progress=False)
+    with pytest.raises(DistillError, match="a teacher is full precision"):
+        load_teacher(str(ternary / "model"))
+    wide = ModelConfig(vocab_size=512, d_model=64, n_layers=2, n_heads=4, d_ff=96, linear="bitnet_b158", arch="subln")
+    with pytest.raises(DistillError, match="d_model: student 64"):
+        init_student(wide, load_teacher(str(teacher_dir)))
+    with pytest.raises(ConfigError, match="a BitNet model"):
+        replace(_student_run(teacher_dir), model=_student_run("x", "fp16").model)
