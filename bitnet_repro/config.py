@@ -20,7 +20,14 @@ FORMAT_VERSION = 1
 LINEAR_TYPES = ("fp16", "bitnet_b1", "bitnet_b158")  # the variants: every table, file name and flag uses these
 VARIANT_LABELS = {"fp16": "FP16 (LLaMA)", "bitnet_b1": "BitNet b1", "bitnet_b158": "BitNet b1.58"}  # for readers
 ARCHS = ("llama", "subln", "preln", "bmt")
-LATER_FIELDS = {"n_kv_heads": None, "tie_embeddings": False}  # ModelConfig fields omitted at these defaults
+# Fields added after runs were trained, omitted from a config's dict (and so from run ids and data cache keys)
+# while at these defaults, so that adding them renamed nothing already trained
+LATER_FIELDS = {"model": {"n_kv_heads": None, "tie_embeddings": False}, "data": {"tokenizer": None}}
+
+
+def without_later_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    later = LATER_FIELDS[section]
+    return {k: v for k, v in values.items() if not (k in later and v == later[k])}
 ACT_QUANTIZERS = ("absmax", "elastic")
 B1_ACT_RECIPES = ("sec3", "appendix_e")
 EPS_MODES = ("clamp", "add")
@@ -209,6 +216,9 @@ class DataConfig:
     hf_dataset: str = "allenai/c4"
     hf_config: str | None = "en"
     hf_train_tokens: int = 10_000_000
+    # None: a SentencePiece BPE of `vocab_size` pieces trained on the corpus; a pretrained model's name
+    # (smollm2-135m): that model's own tokenizer, for distilling it (vocab_size must be its size)
+    tokenizer: str | None = None
 
     def __post_init__(self) -> None:
         _check_choice("data.source", self.source, ("local", "hf"))
@@ -265,7 +275,7 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
-        d["model"] = {k: v for k, v in d["model"].items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+        d["model"], d["data"] = without_later_defaults("model", d["model"]), without_later_defaults("data", d["data"])
         if d["distill"] is None:
             del d["distill"]
         return d

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import sentencepiece as spm
 
-from bitnet_repro.config import DataConfig
+from bitnet_repro.config import DataConfig, without_later_defaults
 from bitnet_repro.errors import ReproError
 from bitnet_repro.profile import REPO_ROOT
 from bitnet_repro.utils import atomic_write_bytes, atomic_write_text
@@ -237,7 +237,7 @@ def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
 
 def cache_key(cfg: DataConfig) -> str:
     """Content hash of everything the token arrays depend on: the data config and the input checksums."""
-    fields = {k: v for k, v in asdict(cfg).items() if k != "data_dir"}
+    fields = {k: v for k, v in without_later_defaults("data", asdict(cfg)).items() if k != "data_dir"}
     blob = json.dumps({"data": fields, "inputs": CHECKSUMS, "format": 2}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -288,6 +288,44 @@ def token_bytes(sp) -> np.ndarray:
     return out
 
 
+class PretrainedTokenizer:
+    """A pretrained model's byte-level BPE tokenizer (transformers) behind the few SentencePiece methods that
+    `prepare` uses: the same token arrays, ids as the model knows them."""
+
+    def __init__(self, name: str) -> None:
+        from bitnet_repro.pretrained import load_pretrained_tokenizer
+
+        self.tok = load_pretrained_tokenizer(name)
+        # documents end with <|endoftext|> where the vocabulary has it (SmolLM2's pretraining separator; its GGUF
+        # names <|im_start|> as EOS), else with the tokenizer's EOS
+        vocab = self.tok.get_vocab()
+        self.separator = vocab.get("<|endoftext|>", self.tok.eos_token_id)
+        if self.separator is None or len(self.tok) > np.iinfo(np.uint16).max:
+            raise DataError(f"{name}'s tokenizer has no end-of-text token or more than 65,535 tokens")
+
+    def get_piece_size(self) -> int:
+        return len(self.tok)
+
+    def eos_id(self) -> int:
+        return self.separator
+
+    def encode(self, docs: list[str]) -> list[list[int]]:
+        return [self.tok(d, add_special_tokens=False)["input_ids"] for d in docs]
+
+    def token_bytes(self) -> np.ndarray:
+        """UTF-8 bytes of each token (byte-level BPE: each character of a token stands for one byte); special
+        tokens count none."""
+        from tokenizers.pre_tokenizers import ByteLevel
+
+        alphabet = set(ByteLevel.alphabet())  # the 256 characters that stand for the 256 bytes
+        special = set(self.tok.all_special_ids)
+        out = np.zeros(len(self.tok), dtype=np.int64)
+        for i, piece in enumerate(self.tok.convert_ids_to_tokens(list(range(len(self.tok))))):
+            if i not in special and piece is not None and set(piece) <= alphabet:
+                out[i] = len(piece)
+        return out
+
+
 def bits_per_byte(loss: float, tokens: int, n_bytes: int) -> float:
     """Mean NLL in nats per token over `tokens` targets -> bits per UTF-8 byte of the scored text."""
     return loss * tokens / (math.log(2) * n_bytes)
@@ -302,15 +340,22 @@ def prepare(cfg: DataConfig, out_dir: Path) -> Path:
         log.info("token arrays in %s are up to date", out_dir)
         return out_dir
     docs, val = local_corpus(cfg) if cfg.source == "local" else hf_corpus(cfg)
-    log.info("training a %d-piece SentencePiece BPE tokenizer on %d documents", cfg.vocab_size, len(docs))
-    _train_tokenizer(docs, cfg, out_dir / "tokenizer.model")
-    sp = spm.SentencePieceProcessor(model_file=str(out_dir / "tokenizer.model"))
+    if cfg.tokenizer:
+        log.info("tokenizing %d documents with %s's own tokenizer", len(docs), cfg.tokenizer)
+        sp = PretrainedTokenizer(cfg.tokenizer)
+        if sp.get_piece_size() != cfg.vocab_size:
+            raise DataError(f"data.vocab_size={cfg.vocab_size}, but {cfg.tokenizer}'s tokenizer has "
+                            f"{sp.get_piece_size()} tokens: set data.vocab_size to that")  # fmt: skip
+    else:
+        log.info("training a %d-piece SentencePiece BPE tokenizer on %d documents", cfg.vocab_size, len(docs))
+        _train_tokenizer(docs, cfg, out_dir / "tokenizer.model")
+        sp = spm.SentencePieceProcessor(model_file=str(out_dir / "tokenizer.model"))
     counts = {}
     for name, arr in [("train", encode(sp, docs))] + [(f"val_{k}", encode(sp, [v])) for k, v in val.items()]:
         atomic_write_bytes(out_dir / f"{name}.bin", arr.tobytes())
         counts[name] = int(arr.size)
         log.info("%s: %d tokens", name, arr.size)
-    np.save(out_dir / "token_bytes.npy", token_bytes(sp))
+    np.save(out_dir / "token_bytes.npy", sp.token_bytes() if cfg.tokenizer else token_bytes(sp))
     train_chars = sum(len(d) for d in docs)
     info = {"cache_key": cache_key(cfg), "config": asdict(cfg), "tokens": counts, "train_documents": len(docs),
             "train_chars_per_token": round(train_chars / counts["train"], 3)}  # fmt: skip

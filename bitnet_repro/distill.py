@@ -32,9 +32,7 @@ from bitnet_repro.checkpoint import load_model_dir
 from bitnet_repro.config import DistillConfig, ModelConfig
 from bitnet_repro.errors import ReproError
 from bitnet_repro.model import Transformer
-
-# transformers and the pretrained-model loader are imported where used: heavy, and only a pretrained teacher
-# needs them
+from bitnet_repro.pretrained import PRETRAINED, load_pretrained
 
 SHAPE_FIELDS = ("vocab_size", "d_model", "n_layers", "n_heads", "kv_heads", "d_ff", "tie_embeddings", "rope_theta")
 
@@ -90,13 +88,10 @@ def capture_qkv(model: nn.Module, layer: int) -> Iterator[dict[str, torch.Tensor
 def load_teacher(spec: str, device: torch.device | str = "cpu") -> Transformer:
     """The frozen full-precision teacher: a registered pretrained model (`smollm2-135m`, converted exactly with
     `export.hf.from_hf_llama`) or an FP16 checkpoint directory of this suite."""
-    from bitnet_repro.eval.lm import PRETRAINED, _package_dir, load_hf_gguf
-
     if spec in PRETRAINED:
         from bitnet_repro.export.hf import from_hf_llama
 
-        package, gguf_file = PRETRAINED[spec]
-        teacher = from_hf_llama(load_hf_gguf(_package_dir(package), gguf_file)[0])
+        teacher = from_hf_llama(load_pretrained(spec)[0])
     else:
         path = Path(spec)
         if not (path / "model.safetensors").is_file():

