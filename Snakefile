@@ -95,6 +95,13 @@ rule budget:
         f"results/{PROFILE}/tables/budget.md",
 
 
+rule bitdistill:
+    # SmolLM2-135M to BitNet b1.58: BitDistill and ternary QAT without distillation, trained from the real
+    # pretrained model (the profile's `bitdistill` section; not in `all`)
+    input:
+        pilot_summaries(PROFILE, prefix="bitdistill-"),
+
+
 rule ngram:
     # Kneser-Ney count-model baselines on the profile's training tokens
     input:

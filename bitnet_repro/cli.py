@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bitnet_repro.config import ConfigError, RunConfig
 from bitnet_repro.presets import SIZES
-from bitnet_repro.profile import budget_runs, load_profile, pilot_runs, runs_from_profile
+from bitnet_repro.profile import Profile, load_profile, runs_from_profile
 from bitnet_repro.utils import atomic_write_text
 
 
@@ -22,8 +22,8 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
             return RunConfig.from_dict(json.loads(Path(args.config).read_text()))
         except FileNotFoundError as e:
             raise ConfigError(f"config file {args.config} not found") from e
-    profile = load_profile(args.profile)
-    runs = {r.name: r for r in runs_from_profile(profile) + pilot_runs(profile) + budget_runs(profile)}
+    resolved = Profile.load(args.profile)
+    runs = {r.name: r for r in resolved.runs + resolved.pilots}
     if args.run not in runs:
         raise ConfigError(f"profile {args.profile!r} has no run {args.run!r}; runs: {sorted(runs)}")
     return runs[args.run]
@@ -48,7 +48,10 @@ def cmd_data(args: argparse.Namespace) -> None:
     from bitnet_repro.data import prepare
     from bitnet_repro.profile import profile_data
 
-    prepare(profile_data(load_profile(args.profile)), Path(args.out))
+    if args.config:  # the data of one run (a BitDistill run tokenizes with its teacher's tokenizer)
+        prepare(RunConfig.from_dict(json.loads(Path(args.config).read_text())).data, Path(args.out))
+    else:
+        prepare(profile_data(load_profile(args.profile)), Path(args.out))
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -106,6 +109,7 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--out", required=True)
     p = add("data", cmd_data, "verify the data, train the tokenizer, write token arrays")
     p.add_argument("--profile", default="cpu")
+    p.add_argument("--config", help="a run's config.json: prepare that run's data instead of the profile's")
     p.add_argument("--out", required=True, help="output directory for tokenizer.model and *.bin")
     p = add("train", cmd_train, "train (or resume) one model")
     run_args(p)

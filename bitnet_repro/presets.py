@@ -59,6 +59,9 @@ SIZES: dict[str, dict[str, Any]] = {
             ("3.9B", 3200, 12800, 32, 26),
         ]
     },
+    # The real pretrained model (SmolLM2-135M-Instruct): the shape of BitDistill's student (`bitdistill`)
+    "smollm2-135m": dict(d_model=576, n_layers=30, n_heads=9, n_kv_heads=3, d_ff=1536, tie_embeddings=True,
+                         rope_theta=100000.0, norm_eps=1e-5, source="SmolLM2-135M"),
     # LLaMA 2 7B/13B/70B (without grouped-query attention): the larger sizes of Table 4's and Figure 8's cost
     # columns and of Table 7, measured with random weights.
     **{

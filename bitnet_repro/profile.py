@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from bitnet_repro.config import ConfigError, DataConfig, RunConfig, TrainConfig, build_section
+from bitnet_repro.config import ConfigError, DataConfig, DistillConfig, RunConfig, TrainConfig, build_section
 from bitnet_repro.presets import STAGE2_RATIO, preset_model, recipe, small_recipe
 
 # --------------------------------------------------------------------------------------------------------
@@ -83,6 +83,22 @@ def budget_runs(profile: dict[str, Any]) -> list[RunConfig]:
         train = {**ladder.get("train", {}), "steps": entry["steps"]}
         runs.append(make_run(profile, data, size, variant, ladder.get("model", {}), train,
                              name=f"budget-{size}-{variant}-{entry['steps']}steps"))  # fmt: skip
+    return runs
+
+
+def distill_runs(profile: dict[str, Any]) -> list[RunConfig]:
+    """The profile's BitDistill runs (its `bitdistill` section): one BitNet b1.58 student of the teacher's shape
+    per arm (`bitdistill-<arm>`), on the profile's documents tokenized with the teacher's own tokenizer."""
+    section = profile.get("bitdistill")
+    if not section:
+        return []
+    teacher = section["teacher"]
+    data = dataclasses.replace(profile_data(profile), tokenizer=teacher, vocab_size=section["vocab_size"])
+    runs = []
+    for arm, weights in section["arms"].items():
+        run = make_run({**profile, "train": {}}, data, teacher, "bitnet_b158", {}, section.get("train", {}),
+                       name=f"bitdistill-{arm}")  # fmt: skip
+        runs.append(dataclasses.replace(run, distill=DistillConfig(teacher=teacher, **weights)))
     return runs
 
 
@@ -250,7 +266,7 @@ class Profile:
     name: str
     data: DataConfig
     runs: tuple[RunConfig, ...]
-    pilots: tuple[RunConfig, ...]  # the learning-rate pilots and the token-budget runs
+    pilots: tuple[RunConfig, ...]  # the runs beside the ladder: LR pilots, token-budget runs, BitDistill runs
     eval: EvalSection
     pretrained: PretrainedSection
     ptq: PTQSection
@@ -270,7 +286,8 @@ class Profile:
         if check not in {r.name for r in runs}:
             raise ConfigError(f"check_resume_run: {check!r} is not a run of the ladder; runs: {[r.name for r in runs]}")
         return cls(
-            name=raw["name"], data=profile_data(raw), runs=runs, pilots=tuple(pilot_runs(raw) + budget_runs(raw)),
+            name=raw["name"], data=profile_data(raw), runs=runs,
+            pilots=tuple(pilot_runs(raw) + budget_runs(raw) + distill_runs(raw)),
             eval=_section(EvalSection, raw.get("eval"), "eval"),
             pretrained=_section(PretrainedSection, raw.get("pretrained"), "pretrained"),
             ptq=_section(PTQSection, raw.get("ptq"), "ptq"), cost=_section(CostSection, raw.get("cost"), "cost"),

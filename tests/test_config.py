@@ -71,7 +71,7 @@ def test_presets_match_paper_tables():
         40_000,
     )
     for name, row in SIZES.items():
-        assert row["source"].startswith(("Table", "ours", "LLaMA 2")), name
+        assert row["source"].startswith(("Table", "ours", "LLaMA 2", "SmolLM2")), name
 
 
 @pytest.mark.parametrize(
@@ -161,3 +161,23 @@ def test_resume_check_names_a_ladder_run():
     assert Profile.from_dict(profile).check_resume_run == profile["check_resume_run"]
     with pytest.raises(ConfigError, match="check_resume_run: 'cpu-xs-bitnet_b1.58' is not a run of the ladder"):
         Profile.from_dict({**profile, "check_resume_run": "cpu-xs-bitnet_b1.58"})
+
+
+def test_bitdistill_runs_are_students_of_the_teacher_shape_on_its_tokens():
+    from bitnet_repro.profile import Profile, distill_runs
+
+    profile = {**load_profile("cpu"), "bitdistill": {
+        "teacher": "smollm2-135m", "vocab_size": 49152,
+        "train": {"steps": 20, "warmup_steps": 2, "seq_len": 128, "micro_batch": 4, "batch_tokens": 512, "lr": 1e-4,
+                  "schedule": "cosine"},
+        "arms": {"bitdistill": {"cpt_steps": 10}, "qat": {"logit_weight": 0, "relation_weight": 0}}}}  # fmt: skip
+    runs = distill_runs(profile)
+    assert [r.name for r in runs] == ["bitdistill-bitdistill", "bitdistill-qat"]
+    for r in runs:
+        m = r.model
+        assert (m.linear, m.arch, m.kv_heads, m.tie_embeddings) == ("bitnet_b158", "subln", 3, True)
+        assert r.data.tokenizer == "smollm2-135m" and r.data.vocab_size == 49152 and r.train.seq_len == 128
+        assert (r.train.steps, r.train.batch_tokens) == (20, 512)  # the section's, not the ladder's
+    assert runs[0].distill.cpt_steps == 10 and runs[1].distill.logit_weight == 0
+    assert {r.run_id for r in runs} <= {r.run_id for r in Profile.from_dict(profile).pilots}
+    assert distill_runs(load_profile("smoke")) == []

@@ -20,6 +20,21 @@ localrules:
     run_config,
 
 
+rule tokenized_data:
+    # A run's documents tokenized with a pretrained model's own tokenizer (BitDistill's student and teacher).
+    input:
+        lambda wc: tokenized_run_config(wc.profile, wc.tokenizer, wc.key),
+    output:
+        "results/{profile}/data-{tokenizer}/{key}/data.json",
+    log:
+        "results/{profile}/logs/data-{tokenizer}-{key}.log",
+    threads: 2
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro data --config {input} --out $(dirname {output}) > {log} 2>&1"
+
+
 rule run_config:
     # The run's resolved config, written from the same object the DAG was built from (the profile is
     # expanded once, in common.smk); `python -m bitnet_repro config` writes the same file outside Snakemake.
@@ -34,12 +49,12 @@ rule run_config:
 rule train_model:
     input:
         config="results/{profile}/runs/{run_id}/config.json",
-        data=lambda wc: f"{data_dir(wc.profile)}/data.json",
+        data=lambda wc: f"{run_data_dir(wc.profile, wc.run_id)}/data.json",
     output:
         summary="results/{profile}/runs/{run_id}/summary.json",
         model=directory("results/{profile}/runs/{run_id}/model"),
     params:
-        data=lambda wc: data_dir(wc.profile),
+        data=lambda wc: run_data_dir(wc.profile, wc.run_id),
         out=lambda wc, output: os.path.dirname(output.summary),
         launch=lambda wc, resources: launcher(wc.profile, resources.gpu),
     log:

@@ -23,6 +23,23 @@ def launcher(profile, gpus):
     return "python -m bitnet_repro"
 
 
+def run_data_dir(profile, run_id):
+    """The token arrays a run trains on: the profile's, or (BitDistill) the same documents tokenized with the
+    teacher's tokenizer, in results/<profile>/data-<tokenizer>/<cache key>."""
+    data = any_run(profile, run_id).data
+    if data == PROFILES[profile].data:
+        return data_dir(profile)
+    return f"results/{profile}/data-{data.tokenizer}/{cache_key(data)}"
+
+
+def tokenized_run_config(profile, tokenizer, key):
+    """config.json of a run whose data is `tokenizer`'s at cache key `key` (the data rule reads its data section)."""
+    for run_id, run in PILOTS[profile].items():
+        if run.data.tokenizer == tokenizer and cache_key(run.data) == key:
+            return f"results/{profile}/runs/{run_id}/config.json"
+    raise ValueError(f"no run of profile {profile} uses {tokenizer} data with cache key {key}")
+
+
 def check_resume_steps_flag(profile):
     """The resume check on a shortened run (`check_resume_steps`), else on the whole run."""
     steps = PROFILES[profile].check_resume_steps
