@@ -372,6 +372,10 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
         summary["diverged_at_step"] = diverged_at
     else:
         summary.update(eval_all(skip_blocks=True))
+        if teacher is not None:  # the teacher on the same windows: what the student is distilled towards
+            for n, v in val_tokens.items():
+                loss = evaluate(teacher, v, t.seq_len, t.eval_tokens, max(1, t.micro_batch), device, autocast)
+                summary[f"teacher_val_{n}_loss"] = round(loss, 6)
     weights, _ = full_state(model, optimizer)
     if rank == 0:
         save_model_dir(out / "model", weights, cfg, {**meta, "summary": summary})

@@ -123,6 +123,7 @@ def test_distillation_run_starts_from_the_teacher_resumes_bitwise_and_pulls_towa
 
     summary = train(run, token_dir, tmp_path / "full", progress=False)
     assert summary["status"] == "completed" and summary["teacher"] == str(teacher_dir)
+    assert summary["teacher_val_c4_loss"] > 0 and summary["teacher_val_c4_loss"] != summary["val_c4_loss"]
     records = [json.loads(line) for line in (tmp_path / "full/metrics.jsonl").read_text().splitlines()]
     assert "logits_kd" not in records[1] and {"ce", "logits_kd", "relation_kd"} <= set(records[2])  # cpt_steps=2
     train(run, token_dir, tmp_path / "resumed", progress=False, stop_after=5)
