@@ -99,7 +99,7 @@ rule bitdistill:
     # SmolLM2-135M to BitNet b1.58: BitDistill and ternary QAT without distillation, trained from the real
     # pretrained model (the profile's `bitdistill` section; not in `all`)
     input:
-        pilot_summaries(PROFILE, prefix="bitdistill-"),
+        f"results/{PROFILE}/tables/bitdistill.md",
 
 
 rule ngram:

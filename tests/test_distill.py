@@ -157,3 +157,29 @@ def test_bad_teachers_and_students_stop_clearly(token_dir, tmp_path):
         init_student(wide, load_teacher(str(teacher_dir)))
     with pytest.raises(ConfigError, match="a BitNet model"):
         replace(_student_run(teacher_dir), model=_student_run("x", "fp16").model)
+
+
+def test_bitdistill_table_reads_students_against_the_teacher(tmp_path):
+    import json
+
+    from bitnet_repro.paper import bitdistill
+
+    files = []
+    for arm, (w, loss) in {"bitdistill": (1.0, 4.0), "qat": (0.0, 4.5)}.items():
+        d = tmp_path / arm
+        d.mkdir()
+        summary = {"name": f"bitdistill-{arm}", "run_id": f"bitdistill-{arm}-x", "tokens": 1000, "status": "completed",
+                   "wall_time_s": 10.0, "device": "cpu", "teacher": "smollm2-135m",
+                   **{f"val_{n}_loss": loss for n in ("c4", "indomain", "wikitext2")},
+                   **{f"val_{n}_bpb": loss / 2 for n in ("c4", "indomain", "wikitext2")},
+                   **{f"teacher_val_{n}_loss": 3.0 for n in ("c4", "indomain", "wikitext2")}}  # fmt: skip
+        config = {"distill": {"logit_weight": w, "relation_weight": w, "temperature": 5.0, "cpt_steps": 2}}
+        (d / "summary.json").write_text(json.dumps(summary))
+        (d / "config.json").write_text(json.dumps(config))
+        files.append(d)
+    rows = bitdistill.run([f / "summary.json" for f in files], [f / "config.json" for f in files],
+                          tmp_path / "t.csv", tmp_path / "t.md", "test")  # fmt: skip
+    assert rows[0]["val_c4_bpb"] == 1.5  # the teacher's bits per byte from the students' bytes per token
+    md = (tmp_path / "t.md").read_text()
+    assert "BitDistill beats ternary QAT without distillation at equal tokens (1,000): yes" in md
+    assert "+0.500 / +0.500 / +0.500" in md and "bitdistill +1.000 nats" in md

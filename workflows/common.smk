@@ -81,7 +81,8 @@ def report_results(profile):
     files = [f"results/{profile}/baselines/ngram.json", f"{t}/pilots.md", f"{t}/budget.md",
              f"{t}/training.md", f"{f}/training_curves.png",
              f"{t}/eval.md", f"{f}/eval_scaling.png", f"{t}/tasks.md", f"{t}/pretrained.md", f"{t}/table6.md",
-             f"{t}/table3.md", *ptq_pretrained_tables(profile), f"{t}/ptq_sizes.md", f"{f}/figure7.png",
+             f"{t}/table3.md", *ptq_pretrained_tables(profile), f"{t}/bitdistill.md", f"{t}/ptq_sizes.md",
+             f"{f}/figure7.png",
              f"{t}/table4_cost.md", f"{f}/figure8.png", f"{t}/table4_cost_large.md", f"{f}/figure8_large.png",
              f"{t}/table7.md", f"{t}/packed.md",
              "results/energy/table1.md", "results/energy/table2.md", "results/energy/figure3.png"]

@@ -343,3 +343,20 @@ rule budget_table:
     shell:
         "python -m bitnet_repro budget-table {input.summaries} --ladder {input.ladder} --ngram {input.ngram} "
         "--profile {wildcards.profile} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule bitdistill_table:
+    # SmolLM2-135M's BitNet b1.58 students (the profile's `bitdistill` section): `snakemake bitdistill`.
+    input:
+        summaries=lambda wc: pilot_summaries(wc.profile, prefix="bitdistill-"),
+        configs=lambda wc: [s.replace("summary.json", "config.json") for s in pilot_summaries(wc.profile, "bitdistill-")],
+    output:
+        csv="results/{profile}/tables/bitdistill.csv",
+        md=report("results/{profile}/tables/bitdistill.md", caption="report/bitdistill.rst", category=REPORT_PTQ),
+    log:
+        "results/{profile}/logs/bitdistill_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro bitdistill-table {input.summaries} --configs {input.configs} "
+        "--profile {wildcards.profile} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"

@@ -23,7 +23,8 @@ localrules:
 rule tokenized_data:
     # A run's documents tokenized with a pretrained model's own tokenizer (BitDistill's student and teacher).
     input:
-        lambda wc: tokenized_run_config(wc.profile, wc.tokenizer, wc.key),
+        # any run with this data: only its data section is read (the key is its hash), so its mtime is not a reason
+        ancient(lambda wc: tokenized_run_config(wc.profile, wc.tokenizer, wc.key)),
     output:
         "results/{profile}/data-{tokenizer}/{key}/data.json",
     log:

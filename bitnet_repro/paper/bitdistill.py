@@ -1,0 +1,74 @@
+"""The BitDistill table: the real pretrained model (SmolLM2-135M) turned into BitNet b1.58 students, BitDistill
+against ternary QAT without distillation at the same tokens, each read against the teacher on the same
+validation windows."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bitnet_repro.paper.writer import VAL_NAMES, Table, table_arguments, write_table
+
+COMMAND, HELP = "bitdistill-table", "BitDistill and QAT students of a pretrained model against their teacher"
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    table_arguments(p, "summaries", "summary.json of each bitdistill-<arm> run")
+    p.add_argument("--configs", nargs="+", type=Path, required=True, help="config.json of the same runs")
+
+
+def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path, profile: str) -> list[dict]:
+    runs = [(json.loads(s.read_text()), json.loads(c.read_text())) for s, c in zip(summaries, configs)]
+    sets = [n for n, _ in VAL_NAMES if all(f"val_{n}_loss" in s for s, _ in runs)]
+    names = dict(VAL_NAMES)
+    first = runs[0][0]
+    teacher = {"arm": f"teacher: {first['teacher']} (FP16)", "tokens": None}
+    for n in sets:  # same windows, same bytes: the student's bits per byte scale the teacher's loss exactly
+        loss = first[f"teacher_val_{n}_loss"]
+        teacher.update({f"val_{n}_loss": loss, f"val_{n}_bpb": loss * first[f"val_{n}_bpb"] / first[f"val_{n}_loss"]})
+    rows = [teacher]
+    for s, c in runs:
+        d = c["distill"]
+        rows.append({"arm": s["name"].removeprefix("bitdistill-"), "run_id": s["run_id"], "tokens": s["tokens"],
+                     "logit_weight": d["logit_weight"], "relation_weight": d["relation_weight"],
+                     "temperature": d["temperature"], "cpt_steps": d["cpt_steps"], "status": s["status"],
+                     "wall_time_s": s["wall_time_s"], "tokens_per_s": round(s["tokens"] / s["wall_time_s"], 1),
+                     **{f"val_{n}_{m}": s.get(f"val_{n}_{m}") for n in sets for m in ("loss", "bpb")}})  # fmt: skip
+    table = Table(["model", "tokens", "loss weights (logits, relations)", *(f"{names[n]} loss (bpb)" for n in sets),
+                   "vs teacher (nats)", "wall time (s)", "tokens/s"], "lrl" + "r" * len(sets) + "lrr")  # fmt: skip
+    for r in rows:
+        is_teacher = r["tokens"] is None
+        gap = "" if is_teacher else " / ".join(f"{r[f'val_{n}_loss'] - teacher[f'val_{n}_loss']:+.3f}" for n in sets)
+        weights = "" if is_teacher else (f"{r['logit_weight']:g}, {r['relation_weight']:g} (T={r['temperature']:g}, "
+                                         f"CE only for the first {r['cpt_steps']} steps)")  # fmt: skip
+        timing = ["", ""] if is_teacher else [f"{r['wall_time_s']:.0f}", f"{r['tokens_per_s']:.0f}"]
+        table.add(r["arm"], "-" if is_teacher else f"{r['tokens']:,}", weights,
+                  *(f"{r[f'val_{n}_loss']:.3f} ({r[f'val_{n}_bpb']:.3f})" for n in sets), gap, *timing)  # fmt: skip
+    arms = {r["arm"]: r for r in rows[1:]}
+    claims = ["", "Claims:", ""]
+    if {"bitdistill", "qat"} <= set(arms) and arms["bitdistill"]["tokens"] == arms["qat"]["tokens"]:
+        b, q = arms["bitdistill"], arms["qat"]
+        deltas = [q[f"val_{n}_loss"] - b[f"val_{n}_loss"] for n in sets]
+        verdict = "yes" if all(x > 0 for x in deltas) else "NO" if all(x < 0 for x in deltas) else "mixed"
+        claims.append(f"- BitDistill beats ternary QAT without distillation at equal tokens ({b['tokens']:,}): "
+                      f"{verdict} (QAT loss minus BitDistill loss, nats: " + " / ".join(f"{x:+.3f}" for x in deltas)
+                      + ")")  # fmt: skip
+    gaps = {a: r[f"val_{sets[0]}_loss"] - teacher[f"val_{sets[0]}_loss"] for a, r in arms.items()}
+    claims.append("- Students against the teacher on " + names[sets[0]] + ": "
+                  + "; ".join(f"{a} {g:+.3f} nats (PPL x{2.718281828 ** g:.2f})" for a, g in gaps.items()))  # fmt: skip
+    intro = ["", f"Profile `{profile}`: BitNet b1.58 students of the teacher's shape (SubLN inserted, ternary weights, "
+             "8-bit activations), started from the teacher's weights and trained on the profile's documents "
+             "tokenized with the teacher's tokenizer; `bitdistill` adds the logits and attention-relation "
+             "distillation terms after its continued-pre-training steps, `qat` is cross-entropy only. Loss in nats "
+             "per token (bits per byte in brackets) on the first validation tokens of each set, in windows of the "
+             "training length; the teacher is scored on the same windows. These windows differ from Table 3's, "
+             "so compare the PTQ rows of `table3_smollm2-135m` by their ratio to FP16, not by value.", ""]  # fmt: skip
+    notes = [*claims, "", f"Device: {first['device']}. Rule `bitdistill_table`, from the runs' summary.json and "
+             "config.json."]  # fmt: skip
+    columns = ["arm", "tokens", "logit_weight", "relation_weight", "temperature", "cpt_steps", "status",
+               *[f"val_{n}_{m}" for n in sets for m in ("loss", "bpb")], "wall_time_s", "tokens_per_s",
+               "run_id"]  # fmt: skip
+    write_table(out_md, f"BitDistill, profile `{profile}`", intro, table, notes, out_csv=out_csv, csv_rows=rows,
+                columns=columns)
+    return rows
