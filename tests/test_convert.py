@@ -102,3 +102,24 @@ def test_pretrained_tokenizer_for_distillation_data():
     assert ids.dtype.name == "uint16" and (ids == tok.eos_id()).sum() == len(docs)
     assert int(tok.token_bytes()[ids].sum()) == sum(len(d.encode()) for d in docs)
     assert cache_key(replace(DataConfig(), tokenizer="smollm2-135m")) != cache_key(DataConfig())
+
+
+def test_student_exports_to_hf_bitnet_and_reloads(tmp_path):
+    """A BitDistill-shaped student (grouped-query attention, tied head) as transformers' BitNetForCausalLM: the
+    same logits in memory and after save_pretrained -> from_pretrained (the quantization config travels along)."""
+    from transformers import AutoModelForCausalLM
+
+    from bitnet_repro.export.hf import to_hf_bitnet
+
+    student = from_hf_llama(_tiny_llama(kv_heads=2, tied=True), "bitnet_b158").eval()
+    with torch.no_grad():
+        student.layers[0].self_attn.attn_sub_norm.weight.uniform_(0.5, 1.5)  # SubLN not at its initial 1
+    ids = torch.randint(0, 96, (2, 20))
+    hf = to_hf_bitnet(student)
+    hf.save_pretrained(tmp_path / "hf")
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "hf")
+    assert type(reloaded).__name__ == "BitNetForCausalLM" and reloaded.config.tie_word_embeddings
+    with torch.no_grad():
+        ours = student(ids)[0]
+        torch.testing.assert_close(hf(ids).logits, ours, rtol=0, atol=1e-5)
+        torch.testing.assert_close(reloaded(ids).logits, ours, rtol=0, atol=1e-5)

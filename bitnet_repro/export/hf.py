@@ -78,6 +78,7 @@ def to_hf_bitnet(model: Transformer):
     hf.to_empty(device="cpu")
     hf.load_state_dict(_state(model), strict=True)
     hf.model.rotary_emb.__init__(hf.config)  # its inv_freq buffer was emptied by to_empty
+    hf.config.quantization_config = qcfg  # so that save_pretrained -> from_pretrained rebuilds AutoBitLinear
     return hf.eval()
 
 
