@@ -41,9 +41,9 @@ def run(model, path, weight_type: str, ids: list[int]) -> np.ndarray:
         return lc.logits(ids)
 
 
-@pytest.mark.parametrize("tie", [True, False])
-def test_fp16_f32_gguf_equals_our_model(tmp_path, tie):
-    model = small("fp16", seed=1, tie=tie)
+@pytest.mark.parametrize("tie,kv_heads", [(True, None), (False, None), (True, 2)])
+def test_fp16_f32_gguf_equals_our_model(tmp_path, tie, kv_heads):
+    model = small("fp16", seed=1, tie=tie, n_kv_heads=kv_heads)
     ids = torch.randint(0, 512, (40,), generator=torch.Generator().manual_seed(2)).tolist()
     a = agreement(reference_logits(model, ids), run(model, tmp_path / "m.gguf", "f32", ids))
     assert a["max_rel_diff"] < 1e-5 and a["top1_agreement"] == 1.0, a
@@ -56,9 +56,11 @@ def test_fp16_f16_gguf_is_close(tmp_path):
     assert a["max_rel_diff"] < 5e-3 and a["top1_agreement"] == 1.0, a
 
 
-def test_bitnet_f32_codes_equal_our_graph_without_activation_quantization(tmp_path):
-    """llama.cpp's BitNet graph is ours (norm layout, rotary, scales) exactly, less the activation quantizer."""
-    model = small("bitnet_b158", seed=5)
+@pytest.mark.parametrize("kv_heads", [None, 2])
+def test_bitnet_f32_codes_equal_our_graph_without_activation_quantization(tmp_path, kv_heads):
+    """llama.cpp's BitNet graph is ours (norm layout, rotary, scales) exactly, less the activation quantizer; with
+    grouped-query attention too (BitDistill's SmolLM2 student)."""
+    model = small("bitnet_b158", seed=5, n_kv_heads=kv_heads)
     ids = torch.randint(0, 512, (40,), generator=torch.Generator().manual_seed(6)).tolist()
     theirs = run(model, tmp_path / "m.gguf", "f32", ids)
     exact = agreement(reference_logits(model, ids, act_quant=False), theirs)
