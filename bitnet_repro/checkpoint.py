@@ -28,7 +28,9 @@ def save_model_dir(path: Path, weights: dict[str, torch.Tensor], cfg: RunConfig,
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp / "model.safetensors"))
+    tied = cfg.model.tie_embeddings  # the head is the embedding: stored once (safetensors refuses shared tensors)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in weights.items() if not (tied and k == "lm_head.weight")}
+    save_file(tensors, str(tmp / "model.safetensors"))
     (tmp / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
     if extra:
@@ -62,6 +64,8 @@ def load_model_dir(path: Path, device: str | torch.device = "cpu") -> tuple[Tran
         ) from e
     model = Transformer(cfg.model).to(device)
     missing, unexpected = model.load_state_dict(state, strict=False)
+    if cfg.model.tie_embeddings:  # stored once, as the embedding
+        missing = [k for k in missing if k != "lm_head.weight"]
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not match the config (missing {missing}, unexpected {unexpected})")
     return model, cfg

@@ -70,11 +70,11 @@ def test_capture_qkv_of_one_block():
 # --- the distillation training mode (train.train with a `distill` section) ------------------------------------
 
 
-def _teacher(tmp_path):
-    """A tiny FP16 teacher checkpoint of the smoke profile's tiny-1 shape."""
+def _teacher(tmp_path, tied=False):
+    """A tiny FP16 teacher checkpoint of the smoke profile's tiny-1 shape (a tied head as SmolLM2's, or not)."""
     from bitnet_repro.checkpoint import save_model_dir
 
-    run = _student_run("unused", variant="fp16")
+    run = _student_run("unused", variant="fp16", tied=tied)
     torch.manual_seed(1)
     teacher = Transformer(run.model)
     with torch.no_grad():
@@ -84,12 +84,12 @@ def _teacher(tmp_path):
     return tmp_path / "teacher"
 
 
-def _student_run(teacher, variant="bitnet_b158", **distill):
+def _student_run(teacher, variant="bitnet_b158", tied=False, **distill):
     from bitnet_repro.config import DataConfig, DistillConfig
     from bitnet_repro.profile import load_profile, make_run
 
     t = dict(steps=8, warmup_steps=2, eval_every=4, ckpt_every=2, eval_tokens=512)
-    run = make_run(load_profile("smoke"), DataConfig(vocab_size=512), "tiny-1", variant, train_overrides=t)
+    run = make_run(load_profile("smoke"), DataConfig(vocab_size=512), "tiny-1", variant, {"tie_embeddings": tied}, t)
     if variant == "fp16":
         return run
     d = dict(teacher=str(teacher), logit_weight=1.0, relation_weight=10.0, temperature=2.0, cpt_steps=2)
@@ -105,7 +105,8 @@ def _kl_to_teacher(student_dir, teacher_dir, tokens):
         return float(logits_kd(student(x)[0], teacher(x)[0]))
 
 
-def test_distillation_run_starts_from_the_teacher_resumes_bitwise_and_pulls_towards_it(token_dir, tmp_path):
+@pytest.mark.parametrize("tied", [False, True])
+def test_distillation_run_starts_from_the_teacher_resumes_bitwise_and_pulls_towards_it(token_dir, tmp_path, tied):
     import json
 
     import numpy as np
@@ -114,8 +115,8 @@ def test_distillation_run_starts_from_the_teacher_resumes_bitwise_and_pulls_towa
     from bitnet_repro.distill import init_student, load_teacher
     from bitnet_repro.train import train
 
-    teacher_dir = _teacher(tmp_path)
-    run = _student_run(teacher_dir)
+    teacher_dir = _teacher(tmp_path, tied)
+    run = _student_run(teacher_dir, tied=tied)
     assert run.run_id != replace(run, distill=None).run_id  # the distillation settings are part of the run id
     teacher = load_teacher(str(teacher_dir))
     student = init_student(run.model, teacher)
