@@ -40,8 +40,13 @@ def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path,
     for r in rows:
         is_teacher = r["tokens"] is None
         gap = "" if is_teacher else " / ".join(f"{r[f'val_{n}_loss'] - teacher[f'val_{n}_loss']:+.3f}" for n in sets)
-        weights = "" if is_teacher else (f"{r['logit_weight']:g}, {r['relation_weight']:g} (T={r['temperature']:g}, "
-                                         f"CE only for the first {r['cpt_steps']} steps)")  # fmt: skip
+        if is_teacher:
+            weights = ""
+        elif not (r["logit_weight"] or r["relation_weight"]):
+            weights = "none (cross-entropy only)"
+        else:
+            weights = (f"{r['logit_weight']:g}, {r['relation_weight']:g} (T={r['temperature']:g}; cross-entropy only "
+                       f"for the first {r['cpt_steps']} steps)")  # fmt: skip
         timing = ["", ""] if is_teacher else [f"{r['wall_time_s']:.0f}", f"{r['tokens_per_s']:.0f}"]
         table.add(r["arm"], "-" if is_teacher else f"{r['tokens']:,}", weights,
                   *(f"{r[f'val_{n}_loss']:.3f} ({r[f'val_{n}_bpb']:.3f})" for n in sets), gap, *timing)  # fmt: skip
