@@ -49,7 +49,7 @@ def cmd_data(args: argparse.Namespace) -> None:
     from bitnet_repro.profile import profile_data
 
     if args.config:  # the data of one run (a BitDistill run tokenizes with its teacher's tokenizer)
-        prepare(RunConfig.from_dict(json.loads(Path(args.config).read_text())).data, Path(args.out))
+        prepare(_run_config(args).data, Path(args.out))
     else:
         prepare(profile_data(load_profile(args.profile)), Path(args.out))
 

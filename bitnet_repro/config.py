@@ -23,15 +23,16 @@ ARCHS = ("llama", "subln", "preln", "bmt")
 # Fields added after runs were trained, omitted from a config's dict (and so from run ids and data cache keys)
 # while at these defaults, so that adding them renamed nothing already trained
 LATER_FIELDS = {"model": {"n_kv_heads": None, "tie_embeddings": False}, "data": {"tokenizer": None}}
-
-
-def without_later_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:
-    later = LATER_FIELDS[section]
-    return {k: v for k, v in values.items() if not (k in later and v == later[k])}
 ACT_QUANTIZERS = ("absmax", "elastic")
 B1_ACT_RECIPES = ("sec3", "appendix_e")
 EPS_MODES = ("clamp", "add")
 SCHEDULES = ("polynomial", "two_stage", "cosine", "constant")
+
+
+def without_later_defaults(section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A section's fields without the LATER_FIELDS still at their defaults."""
+    later = LATER_FIELDS[section]
+    return {k: v for k, v in values.items() if not (k in later and v == later[k])}
 
 
 class ConfigError(ReproError, ValueError):

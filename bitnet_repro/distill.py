@@ -31,7 +31,7 @@ from torch import nn
 from bitnet_repro.checkpoint import load_model_dir
 from bitnet_repro.config import DistillConfig, ModelConfig
 from bitnet_repro.errors import ReproError
-from bitnet_repro.model import Transformer
+from bitnet_repro.model import Transformer, load_full_precision
 from bitnet_repro.pretrained import PRETRAINED, load_pretrained
 
 SHAPE_FIELDS = ("vocab_size", "d_model", "n_layers", "n_heads", "kv_heads", "d_ff", "tie_embeddings", "rope_theta")
@@ -116,9 +116,8 @@ def init_student(cfg: ModelConfig, teacher: Transformer) -> Transformer:
     """A BitNet student with the teacher's weights as latent weights; norms the teacher lacks (SubLN) start at 1."""
     check_student(cfg, teacher.cfg)
     student = Transformer(cfg)
-    missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
-    if unexpected or any(not k.endswith("sub_norm.weight") for k in missing):
-        raise DistillError(f"teacher weights do not map onto the student: missing {missing}, unexpected {unexpected}")
+    if unmapped := load_full_precision(student, teacher.state_dict()):
+        raise DistillError(f"teacher weights that do not map onto the student: {unmapped}")
     return student
 
 

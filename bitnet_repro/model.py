@@ -29,6 +29,16 @@ import torch.nn.functional as F
 from bitnet_repro.bitlinear import AbsmaxQuant, BitLinear, ElasticQuant, RMSNorm, kv_fake_quant
 from bitnet_repro.config import ModelConfig
 
+SUBLN_NORMS = ("attn_sub_norm.weight", "ffn_sub_norm.weight")  # what a llama-layout model lacks
+
+
+def load_full_precision(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load a llama-layout model's weights (a teacher, or a converted `transformers` model) into `model` of the
+    same shape; SubLN's norms, which such a model lacks, keep their unit init. Returns the keys that did not
+    map either way (empty when everything did)."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    return sorted(k for k in missing if not k.endswith(SUBLN_NORMS)) + sorted(unexpected)
+
 
 def make_linear(cfg: ModelConfig, in_features: int, out_features: int) -> nn.Linear:
     if cfg.linear == "fp16":

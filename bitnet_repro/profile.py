@@ -96,6 +96,7 @@ def distill_runs(profile: dict[str, Any]) -> list[RunConfig]:
     data = dataclasses.replace(profile_data(profile), tokenizer=teacher, vocab_size=section["vocab_size"])
     runs = []
     for arm, weights in section["arms"].items():
+        # the section's own recipe: none of the ladder's training settings apply to a converted pretrained model
         run = make_run({**profile, "train": {}}, data, teacher, "bitnet_b158", {}, section.get("train", {}),
                        name=f"bitdistill-{arm}")  # fmt: skip
         runs.append(dataclasses.replace(run, distill=DistillConfig(teacher=teacher, **weights)))

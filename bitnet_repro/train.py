@@ -245,12 +245,12 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
     teacher = load_teacher(cfg.distill.teacher, device) if cfg.distill else None  # BitDistill: once, frozen
     if resume:
         model = load_model_dir(resume, device)[0]
+        if teacher is not None:
+            check_student(model.cfg, teacher.cfg)  # a student checkpoint of another teacher stops here
     elif teacher is not None:
-        model = init_student(cfg.model, teacher).to(device)  # the teacher's weights, SubLN at unit gain
+        model = init_student(cfg.model, teacher).to(device)  # the teacher's weights, SubLN at unit gain (checked)
     else:
         model = Transformer(cfg.model).to(device)
-    if teacher is not None:
-        check_student(model.cfg, teacher.cfg)
     distiller = Distiller(teacher, cfg.distill) if teacher is not None else None
     ddp_model = wrap_model(model, t, world, device)  # FSDP shards `model` in place
     optimizer = make_optimizer(model, t)

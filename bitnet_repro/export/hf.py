@@ -23,7 +23,7 @@ from bitnet_repro.checkpoint import load_model_dir
 from bitnet_repro.config import ModelConfig
 from bitnet_repro.errors import ReproError
 from bitnet_repro.eval.lm import find_tokenizer
-from bitnet_repro.model import Transformer
+from bitnet_repro.model import Transformer, load_full_precision
 
 # tokenizers and transformers are imported where used: heavy (seconds to import) and needed by few commands
 
@@ -144,9 +144,6 @@ def from_hf_llama(hf, linear: str = "fp16", arch: str | None = None) -> Transfor
     )  # fmt: skip
     model = Transformer(cfg)
     state = {k.removeprefix("model."): v for k, v in hf.state_dict().items() if "rotary_emb" not in k}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    inserted = [k for k in missing if k.endswith(("attn_sub_norm.weight", "ffn_sub_norm.weight"))]  # stay 1
-    if unexpected or set(missing) - set(inserted):
-        raise ConversionError(f"weights that do not map: missing {sorted(set(missing) - set(inserted))}, "
-                              f"unexpected {sorted(unexpected)}")  # fmt: skip
+    if unmapped := load_full_precision(model, state):
+        raise ConversionError(f"weights that do not map: {unmapped}")
     return model.eval()

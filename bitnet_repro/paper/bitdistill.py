@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from bitnet_repro.paper.writer import VAL_NAMES, Table, table_arguments, write_table
@@ -61,7 +62,7 @@ def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path,
                       + ")")  # fmt: skip
     gaps = {a: r[f"val_{sets[0]}_loss"] - teacher[f"val_{sets[0]}_loss"] for a, r in arms.items()}
     claims.append("- Students against the teacher on " + names[sets[0]] + ": "
-                  + "; ".join(f"{a} {g:+.3f} nats (PPL x{2.718281828 ** g:.2f})" for a, g in gaps.items()))  # fmt: skip
+                  + "; ".join(f"{a} {g:+.3f} nats (PPL x{math.exp(g):.2f})" for a, g in gaps.items()))  # fmt: skip
     intro = ["", f"Profile `{profile}`: BitNet b1.58 students of the teacher's shape (SubLN inserted, ternary weights, "
              "8-bit activations), started from the teacher's weights and trained on the profile's documents "
              "tokenized with the teacher's tokenizer; `bitdistill` adds the logits and attention-relation "
