@@ -178,9 +178,13 @@ def test_bitdistill_table_reads_students_against_the_teacher(tmp_path):
         (d / "summary.json").write_text(json.dumps(summary))
         (d / "config.json").write_text(json.dumps(config))
         files.append(d)
+    ngram = {"train_tokens": 10, "models": {"kn3": {f"{n}_train": {"loss": 1.0, "ppl": 2.7, "bpb": 1.9}
+                                                    for n in ("c4", "indomain", "wikitext2")}}}  # fmt: skip
     rows = bitdistill.run([f / "summary.json" for f in files], [f / "config.json" for f in files],
-                          tmp_path / "t.csv", tmp_path / "t.md", "test")  # fmt: skip
+                          tmp_path / "t.csv", tmp_path / "t.md", "test", ngram)  # fmt: skip
     assert rows[0]["val_c4_bpb"] == 1.5  # the teacher's bits per byte from the students' bytes per token
     md = (tmp_path / "t.md").read_text()
     assert "BitDistill beats ternary QAT without distillation at equal tokens (1,000): yes" in md
     assert "+0.500 / +0.500 / +0.500" in md and "bitdistill +1.000 nats" in md
+    assert "| Kneser-Ney trigram (count model, the profile's own tokens) | - |  | - (1.900) |" in md
+    assert "bitdistill n-gram level; qat n-gram level" in md  # bpb 2.0 and 2.25 against the floor's 1.9

@@ -350,6 +350,7 @@ rule bitdistill_table:
     input:
         summaries=lambda wc: pilot_summaries(wc.profile, prefix="bitdistill-"),
         configs=lambda wc: [s.replace("summary.json", "config.json") for s in pilot_summaries(wc.profile, "bitdistill-")],
+        ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/bitdistill.csv",
         md=report("results/{profile}/tables/bitdistill.md", caption="report/bitdistill.rst", category=REPORT_PTQ),
@@ -358,5 +359,5 @@ rule bitdistill_table:
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro bitdistill-table {input.summaries} --configs {input.configs} "
+        "python -m bitnet_repro bitdistill-table {input.summaries} --configs {input.configs} --ngram {input.ngram} "
         "--profile {wildcards.profile} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"

@@ -9,17 +9,27 @@ import json
 import math
 from pathlib import Path
 
-from bitnet_repro.paper.writer import VAL_NAMES, Table, table_arguments, write_table
+from bitnet_repro.paper.writer import (
+    NGRAM_ORDER,
+    VAL_NAMES,
+    Table,
+    floor_label,
+    ngram_rows,
+    table_arguments,
+    write_table,
+)
 
 COMMAND, HELP = "bitdistill-table", "BitDistill and QAT students of a pretrained model against their teacher"
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    table_arguments(p, "summaries", "summary.json of each bitdistill-<arm> run")
+    table_arguments(p, "summaries", "summary.json of each bitdistill-<arm> run",
+                    ngram="ngram.json of the profile: the Kneser-Ney trigram's bits per byte as the floor")
     p.add_argument("--configs", nargs="+", type=Path, required=True, help="config.json of the same runs")
 
 
-def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path, profile: str) -> list[dict]:
+def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path, profile: str,
+        ngram: dict | None = None) -> list[dict]:  # fmt: skip
     runs = [(json.loads(s.read_text()), json.loads(c.read_text())) for s, c in zip(summaries, configs)]
     sets = [n for n, _ in VAL_NAMES if all(f"val_{n}_loss" in s for s, _ in runs)]
     names = dict(VAL_NAMES)
@@ -51,6 +61,10 @@ def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path,
         timing = ["", ""] if is_teacher else [f"{r['wall_time_s']:.0f}", f"{r['tokens_per_s']:.0f}"]
         table.add(r["arm"], "-" if is_teacher else f"{r['tokens']:,}", weights,
                   *(f"{r[f'val_{n}_loss']:.3f} ({r[f'val_{n}_bpb']:.3f})" for n in sets), gap, *timing)  # fmt: skip
+    floor = next((c for c in ngram_rows(ngram) if c["order"] == NGRAM_ORDER), None)
+    if floor:  # another tokenizer and other windows: only bits per byte compare
+        table.add("Kneser-Ney trigram (count model, the profile's own tokens)", "-", "",
+                  *(f"- ({floor[f'val_{n}_bpb']:.3f})" for n in sets), "", "", "")  # fmt: skip
     arms = {r["arm"]: r for r in rows[1:]}
     claims = ["", "Claims:", ""]
     if {"bitdistill", "qat"} <= set(arms) and arms["bitdistill"]["tokens"] == arms["qat"]["tokens"]:
@@ -63,13 +77,21 @@ def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path,
     gaps = {a: r[f"val_{sets[0]}_loss"] - teacher[f"val_{sets[0]}_loss"] for a, r in arms.items()}
     claims.append("- Students against the teacher on " + names[sets[0]] + ": "
                   + "; ".join(f"{a} {g:+.3f} nats (PPL x{math.exp(g):.2f})" for a, g in gaps.items()))  # fmt: skip
+    if floor:
+        levels = {a: floor_label(r, floor, sets, key="val_{}_bpb") for a, r in arms.items()}
+        claims.append("- Against the count-model floor in bits per byte (below the Kneser-Ney trigram's "
+                      + " / ".join(f"{floor[f'val_{n}_bpb']:.3f}" for n in sets) + " on every set, or not): "
+                      + "; ".join(f"{a} {lvl}" for a, lvl in levels.items()))  # fmt: skip
     intro = ["", f"Profile `{profile}`: BitNet b1.58 students of the teacher's shape (SubLN inserted, ternary weights, "
              "8-bit activations), started from the teacher's weights and trained on the profile's documents "
              "tokenized with the teacher's tokenizer; `bitdistill` adds the logits and attention-relation "
              "distillation terms after its continued-pre-training steps, `qat` is cross-entropy only. Loss in nats "
              "per token (bits per byte in brackets) on the first validation tokens of each set, in windows of the "
              "training length; the teacher is scored on the same windows. These windows differ from Table 3's, "
-             "so compare the PTQ rows of `table3_smollm2-135m` by their ratio to FP16, not by value.", ""]  # fmt: skip
+             "so compare the PTQ rows of `table3_smollm2-135m` by their ratio to FP16, not by value. The count-model "
+             "floor is the profile's Kneser-Ney trigram on its own tokenizer's first validation tokens of the same "
+             "documents: another span of text, so compare it by bits per byte, as a floor of the same kind.",
+             ""]  # fmt: skip
     notes = [*claims, "", f"Device: {first['device']}. Rule `bitdistill_table`, from the runs' summary.json and "
              "config.json."]  # fmt: skip
     columns = ["arm", "tokens", "logit_weight", "relation_weight", "temperature", "cpt_steps", "status",
