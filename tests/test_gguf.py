@@ -89,6 +89,31 @@ def test_ternary_types_hold_our_codes_exactly_and_logits_agree(tmp_path, weight_
     assert a["correlation"] > 0.999 and a["kl_nats"] < 0.01 and a["top1_agreement"] >= 0.9, a
 
 
+@pytest.mark.parametrize("weight_type", ["f32", "tq2_0"])
+def test_padding_to_whole_blocks_is_the_same_model(tmp_path, weight_type):
+    """SmolLM2's case in small: d_model 192 (3 query heads of 64 per KV head) and d_ff 320 are not multiples of
+    256. Padded with zeros to 768 (whole blocks of whole head groups: 12 query, 4 KV heads) and 512, llama.cpp
+    computes our model: exactly with F32 codes (the oracle without activation quantization), as close as
+    unpadded TQ2_0 otherwise."""
+    import gguf
+
+    model = small("bitnet_b158", seed=11, d_model=192, n_heads=3, n_kv_heads=1, d_ff=320)
+    ids = torch.randint(0, 512, (48,), generator=torch.Generator().manual_seed(12)).tolist()
+    path = tmp_path / "m.gguf"
+    write_gguf(model, path, weight_type, Vocab.synthetic(512), pad=True)
+    shapes = {t.name: tuple(int(n) for n in t.shape) for t in gguf.GGUFReader(str(path)).tensors}
+    assert shapes["blk.0.attn_q.weight"] == (768, 768) and shapes["blk.0.attn_k.weight"] == (768, 256)
+    assert shapes["blk.1.ffn_down.weight"] == (512, 768) and shapes["token_embd.weight"] == (768, 512)
+    with LlamaCpp(path, n_ctx=128, kv_f32=True) as lc:
+        theirs = lc.logits(ids)
+    if weight_type == "f32":
+        exact = agreement(reference_logits(model, ids, act_quant=False), theirs)
+        assert exact["max_rel_diff"] < 1e-5 and exact["top1_agreement"] == 1.0, exact
+    else:
+        a = agreement(reference_logits(model, ids), theirs)
+        assert a["correlation"] > 0.999 and a["kl_nats"] < 0.01 and a["top1_agreement"] >= 0.9, a
+
+
 def test_ternary_file_is_smaller_by_the_expected_factor(tmp_path):
     model = small("bitnet_b158", seed=9)
     sizes = {}
@@ -108,7 +133,7 @@ def test_refusals_say_what_to_do(tmp_path):
         write_gguf(small("bitnet_b158", seed=0, tie=False), tmp_path / "a.gguf", "tq2_0", vocab)
     with pytest.raises(GGUFExportError, match="BitNet b1"):
         write_gguf(small("bitnet_b1", seed=0), tmp_path / "b.gguf", "f32", vocab)
-    with pytest.raises(GGUFExportError, match="multiples of 256"):
+    with pytest.raises(GGUFExportError, match="Pad them with zeros"):
         write_gguf(small("bitnet_b158", seed=0, d_ff=5460 // 8), tmp_path / "c.gguf", "tq2_0", vocab)
     with pytest.raises(GGUFExportError, match="not 'tq2_0'"):
         write_gguf(small("fp16", seed=0), tmp_path / "d.gguf", "tq2_0", vocab)
@@ -133,3 +158,36 @@ def test_trained_checkpoint_exports_with_its_tokenizer(checkpoint, tmp_path):
             assert ids == sp.encode(text)
         a = agreement(reference_logits(model, ids), lc.logits(ids))
     assert a["max_rel_diff"] < 1e-5, a
+
+
+def test_real_export_of_a_student_checks_every_format_and_times_it(tmp_path):
+    """export-real on a student of SmolLM2's proportions (widths not whole TQ blocks, 3 query heads per KV head,
+    tied head): the Hugging Face round trip computes our model, the padded F32-codes GGUF is exact against our
+    graph without activation quantization, TQ2_0 is close; cost-gguf times the TQ2_0 file; the BitDistill
+    table's export section reads both."""
+    from bitnet_repro.checkpoint import save_model_dir
+    from bitnet_repro.config import DataConfig
+    from bitnet_repro.cost.real import measure_gguf
+    from bitnet_repro.cost.shapes import CostError
+    from bitnet_repro.export.real import export_real
+    from bitnet_repro.paper.bitdistill import export_table
+    from bitnet_repro.profile import load_profile, make_run
+
+    # init_std 0.1: activations of a trained model's size (GGUF shares one norm epsilon, see gguf.Padding)
+    shape = {"tie_embeddings": True, "d_model": 192, "n_heads": 3, "n_kv_heads": 1, "d_ff": 320, "init_std": 0.1}
+    run = make_run(load_profile("smoke"), DataConfig(vocab_size=512), "tiny-1", "bitnet_b158", shape)
+    torch.manual_seed(13)
+    model = Transformer(run.model)
+    save_model_dir(tmp_path / "run" / "model", model.state_dict(), run, {})
+    e = export_real(str(tmp_path / "run" / "model"), tmp_path / "export")
+    assert e["hf"]["class"] == "BitNetForCausalLM" and e["hf"]["agreement"]["max_abs_diff"] < 1e-4, e["hf"]
+    assert e["gguf_f32_codes"]["padded"] and e["gguf_f32_codes"]["agreement"]["max_rel_diff"] < 1e-5, e
+    assert e["gguf"]["agreement"]["correlation"] > 0.999 and e["gguf"]["agreement"]["top1_agreement"] >= 0.9, e
+    assert not (tmp_path / "export" / "bitnet_b158-f32.gguf").exists()  # checked, then removed
+    c = measure_gguf(tmp_path / "export", "bitnet_b158-tq2_0.gguf", prompt=16, new_tokens=4, threads=1)
+    assert c["ms_per_token"] > 0 and c["file_bytes"] == e["gguf"]["bytes"]
+    (tmp_path / "cost.json").write_text(__import__("json").dumps(c))
+    table, rows = export_table([tmp_path / "export" / "exports.json"], [tmp_path / "cost.json"])
+    assert rows[0]["model"] == "run" and rows[0]["gguf_padded"] and rows[0]["ms_per_token"] == c["ms_per_token"]
+    with pytest.raises(CostError, match="re-run its export"):
+        measure_gguf(tmp_path / "export", "missing.gguf")

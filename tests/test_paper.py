@@ -107,3 +107,41 @@ def test_table3_reads_rows_against_the_trigram():
     assert trigram_floor(ngram, [{**rows[0], "tokens_c4": 900}])["ppl"] == 55.0
     line = claims(rows, floor)[-1]
     assert "1 of 2 (gptq:W4A16)" in line and "FP16 beats the trigram" in line
+
+
+def test_table3_on_a_pretrained_model_has_its_trained_ternary_rows(tmp_path):
+    """SmolLM2's Table 3: the FP16 row takes the pretrained model's size and tokens from its PTQ rows (not from a
+    student's), the BitDistill and QAT students are labelled rows at W1.58A8, and the claims compare them."""
+    from bitnet_repro.paper import table3
+
+    def write(name, ppl, ptq=None, run=None):
+        ours = {"model": "smollm2-135m", "num_fewshot": 0, "limit": 100, "device": "cpu",
+                "token_ppl": {"wikitext2": {"ppl": ppl, "tokens": 8192}, "c4": {"ppl": ppl, "tokens": 8192},
+                              "avg_ppl": ppl}}  # fmt: skip
+        if ptq:
+            ours["ptq"] = ptq
+        if run:
+            ours["run"] = run
+        (tmp_path / f"{name}.json").write_text(json.dumps({"bitnet_repro": ours}))
+
+    info = {"model": "smollm2-135m", "params": 134515008, "tokens_trained": "2T", "size": "smollm2-135m",
+            "source": "SmolLM2-135M-Instruct.Q4_1.gguf"}  # fmt: skip
+    write("fp16", 27.5)
+    write("gptq", 1.1e6, ptq={"model_info": info, "method_title": "GPTQ", "status": "ok", "implementation": "x",
+                              "calibration": "c", "caveat": "", "seconds_quantize": 1.0,
+                              "setting": {"spec": "gptq:W2A16", "w_bits": 2, "a_bits": 16}})  # fmt: skip
+    for arm, ppl, weight in (("bitdistill", 3400.0, 1.0), ("qat", 4800.0, 0.0)):
+        write(arm, ppl, run={"run_id": f"bitdistill-{arm}-0", "size": "smollm2-135m", "variant": "bitnet_b158",
+                             "tokens_trained": 102400, "params_nonembedding": 106168896,
+                             "distill": {"teacher": "smollm2-135m", "logit_weight": weight, "relation_weight": weight,
+                                         "cpt_steps": 50}})  # fmt: skip
+    rows = table3.run(sorted(tmp_path.glob("*.json")), tmp_path / "t.csv", tmp_path / "t.md", "test")
+    assert "134,515,008 parameters (all)" in (tmp_path / "t.md").read_text()
+    assert [r["method"] for r in rows] == ["Transformer", "GPTQ", "BitNet b1.58 (BitDistill)",
+                                           "BitNet b1.58 (QAT, no distillation)"]
+    assert rows[0]["params"] == 134515008 and rows[0]["tokens_trained"] == "2T"
+    md = (tmp_path / "t.md").read_text()
+    assert "| BitNet b1.58 (BitDistill) | W1.58A8 | no | 3400 |" in md
+    assert "trained from smollm2-135m's weights for 102,400 tokens (bitdistill-qat-0)" in md
+    assert "BitNet b1.58 (BitDistill) beats every 1- and 2-bit PTQ method on PPL: yes" in md
+    assert "BitDistill beats ternary QAT at equal tokens: yes (BitDistill PPL 3400; QAT PPL 4800" in md

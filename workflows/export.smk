@@ -16,3 +16,42 @@ rule pack_model:
         "../environment.yml"
     shell:
         "python -m bitnet_repro pack --model {params.model} --out {params.out} > {log} 2>&1"
+
+
+rule export_real:
+    # A real model's exports, each checked by its logits: BitDistill's students as transformers BitNet and GGUF
+    # TQ2_0 (bitnet_repro/export/real.py), their pretrained teacher as GGUF F16.
+    input:
+        lambda wc: [f"results/{wc.profile}/runs/{wc.model}/summary.json"] if wc.model in PILOTS[wc.profile] else [],
+    output:
+        "results/{profile}/export/{model}/exports.json",
+    params:
+        model=lambda wc: real_export_model(wc.profile, wc.model),
+        out=lambda wc, output: os.path.dirname(output[0]),
+    log:
+        "results/{profile}/logs/export_real-{model}.log",
+    threads: 2
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro export-real --model {params.model} --out {params.out} > {log} 2>&1"
+
+
+rule cost_gguf:
+    # Time per output token and memory of that export's GGUF file in llama.cpp, with the whole machine.
+    input:
+        "results/{profile}/export/{model}/exports.json",
+    output:
+        "results/{profile}/export/{model}/cost.json",
+    params:
+        c=lambda wc: PROFILES[wc.profile].cost,
+        out=lambda wc, input: os.path.dirname(input[0]),
+        file=lambda wc: "bitnet_b158-tq2_0.gguf" if wc.model in PILOTS[wc.profile] else "fp16.gguf",
+    log:
+        "results/{profile}/logs/cost_gguf-{model}.log",
+    threads: workflow.cores
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro cost-gguf --export {params.out} --file {params.file} --prompt {params.c.prompt} "
+        "--new-tokens {params.c.new_tokens} --threads {params.c.threads} --out {output} > {log} 2>&1"

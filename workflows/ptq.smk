@@ -48,3 +48,26 @@ rule ptq_pretrained_fp16:
     shell:
         "python -m bitnet_repro eval --model {wildcards.model} {params.args} --threads {threads} "
         "--profile {wildcards.profile} --out {output} > {log} 2>&1"
+
+
+rule ptq_pretrained_student:
+    # A low-bit model trained from the pretrained one (`snakemake bitdistill`'s arms) on the same suite, with its
+    # teacher's tokenizer and windows: its Table 3 rows beside the PTQ rows.
+    input:
+        "results/{profile}/runs/{run_id}/summary.json",
+    output:
+        "results/{profile}/ptq/{model}/trained/{run_id}/{suite}.json",
+    params:
+        model=lambda wc: f"results/{wc.profile}/runs/{wc.run_id}/model",
+        args=lambda wc: ptq_args(wc.profile, wc.model, wc.suite),
+        max_length=STUDENT_MAX_LENGTH,
+    log:
+        "results/{profile}/logs/ptq-{model}-trained-{run_id}-{suite}.log",
+    benchmark:
+        "results/{profile}/benchmarks/ptq-{model}-trained-{run_id}-{suite}.tsv"
+    threads: 1
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro eval --model {params.model} {params.args} --max-length {params.max_length} "
+        "--threads {threads} --profile {wildcards.profile} --out {output} > {log} 2>&1"

@@ -53,6 +53,17 @@ def cmd_cost_throughput(args: argparse.Namespace) -> None:
           f"{r['resident_bytes'] / 1e9:.2f} GB of {r['budget_bytes'] / 1e9:.2f} GB")  # fmt: skip
 
 
+def cmd_cost_gguf(args: argparse.Namespace) -> None:
+    """Time per output token and memory of one GGUF file of a real model's export (FP16 teacher, ternary student)."""
+    from bitnet_repro.cost.real import measure_gguf
+    from bitnet_repro.utils import atomic_write_text
+
+    r = measure_gguf(args.export, args.file, args.prompt, args.new_tokens, args.threads)
+    atomic_write_text(Path(args.out), json.dumps(r, indent=2) + "\n")
+    print(f"{args.export}/{args.file}: {r['ms_per_token']:.1f} ms/token, {r['resident_bytes'] / 1e6:.0f} MB, "
+          f"logit correlation {r['agreement']['correlation']:.4f}")  # fmt: skip
+
+
 def register(add, command: str | None = None) -> None:
     """Add this area's subcommands (`add(name, fn, help)` returns the subparser)."""
     p = add("bench", cmd_bench, "time training steps of FP16 and BitNet side by side")
@@ -80,6 +91,13 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--prep", required=True, help="directory written by cost-prepare")
     p.add_argument("--engine", required=True, choices=["llama.cpp", "torch"])
     p.add_argument("--variant", required=True, choices=["fp16", "bitnet_b158", "bitnet_b158-tq1_0"])
+    p.add_argument("--prompt", type=int, default=CostSection.prompt, help="prompt tokens (prefill)")
+    p.add_argument("--new-tokens", type=int, default=CostSection.new_tokens, help="decoding steps timed")
+    p.add_argument("--threads", type=int, default=CostSection.threads)
+    p.add_argument("--out", required=True, help="JSON file")
+    p = add("cost-gguf", cmd_cost_gguf, "time per output token and memory of a real model's GGUF file (llama.cpp)")
+    p.add_argument("--export", required=True, help="directory written by export-real")
+    p.add_argument("--file", required=True, help="GGUF file in it")
     p.add_argument("--prompt", type=int, default=CostSection.prompt, help="prompt tokens (prefill)")
     p.add_argument("--new-tokens", type=int, default=CostSection.new_tokens, help="decoding steps timed")
     p.add_argument("--threads", type=int, default=CostSection.threads)

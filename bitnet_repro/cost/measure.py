@@ -287,20 +287,10 @@ def measure(
         load_s = time.perf_counter() - t0
         agree = agreement(reference, lc.logits(ids))
         _check(agree, engine, variant)
-        llm = lc.llm
-        llm.reset()
-        t = time.perf_counter()
-        llm.eval(prompt_ids)
-        prefill_s = time.perf_counter() - t
-        nxt, steps = int(np.argmax(llm.scores[llm.n_tokens - 1])), []
-        for _ in range(new_tokens):
-            t = time.perf_counter()
-            llm.eval([nxt])
-            steps.append(time.perf_counter() - t)
-            nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        prefill_s, steps = lc.time_decoding(prompt_ids, new_tokens)
         resident = rss() - base
         cfg = cost_config(size, variant)
-        kv = 2 * cfg.n_layers * cfg.d_model * llm.n_ctx() * 2  # K and V, F16
+        kv = 2 * cfg.n_layers * cfg.d_model * lc.llm.n_ctx() * 2  # K and V, F16
         lc.close()
     else:
 

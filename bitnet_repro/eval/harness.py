@@ -228,6 +228,10 @@ def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: in
         extra["run"] = {"run_id": run_cfg.run_id, "size": run_cfg.size, "variant": run_cfg.variant,
                         "profile": run_cfg.profile, "tokens_trained": run_cfg.train.total_tokens,
                         "params_nonembedding": lm.engine.model.count_params()}  # fmt: skip
+        if run_cfg.distill is not None:  # a student of a pretrained teacher (BitDistill, or QAT from it)
+            d = run_cfg.distill
+            extra["run"]["distill"] = {"teacher": d.teacher, "logit_weight": d.logit_weight,
+                                       "relation_weight": d.relation_weight, "cpt_steps": d.cpt_steps}  # fmt: skip
     if PPL_TASK in tasks:
         t1 = time.perf_counter()
         extra[PPL_TASK] = token_perplexity(lm, data_dir, ppl_window, ppl_max_tokens)

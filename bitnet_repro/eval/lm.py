@@ -7,6 +7,8 @@ attribute is TemplateLM's "causal"/"seq2seq" switch, and shadowing it silently t
 - `SuiteEngine`: a checkpoint directory of this suite (FP16, BitNet b1, BitNet b1.58, any arch) with the
   SentencePiece tokenizer it was trained with. Documents were trained as `tokens + EOS`, so EOS is both the
   end-of-text and the prefix token of an empty context (lm-eval's convention when a model has no BOS).
+- `SuitePretrainedTokensEngine`: a checkpoint of this suite trained on a pretrained model's tokenizer (BitDistill's
+  students of SmolLM2), tokenized as `HFEngine` tokenizes that model.
 - `HFEngine`: any `transformers` causal LM, e.g. SmolLM2-135M-Instruct loaded from its GGUF file, or an FP16
   checkpoint converted to `LlamaForCausalLM`. Its tokenization and prefix token follow lm-eval's stock `hf`
   model type exactly, so both model types give the same scores (tests/test_eval.py).
@@ -38,7 +40,7 @@ from lm_eval.utils import get_rolling_token_windows, make_disjoint_window  # noq
 
 from bitnet_repro.checkpoint import load_model_dir
 from bitnet_repro.data import cache_key
-from bitnet_repro.pretrained import PRETRAINED, ModelLoadError, load_hf_gguf, package_dir
+from bitnet_repro.pretrained import PRETRAINED, ModelLoadError, load_hf_gguf, load_pretrained_tokenizer, package_dir
 
 # transformers is imported where used: heavy (seconds to import) and needed by few commands
 
@@ -54,11 +56,14 @@ class SuiteEngine:
 
     kind = "bitnet_repro"
 
-    def __init__(self, model, sp, name: str, run_config=None) -> None:
+    def __init__(self, model, sp, name: str, run_config=None, max_length: int | None = None) -> None:
+        if max_length:
+            model.extend_context(max_length)
         self.model, self.sp, self.name, self.run_config = model.eval(), sp, name, run_config
         self.max_length = model.cfg.max_seq_len
         self.vocab_size = model.cfg.vocab_size
-        self.eot_id = self.prefix_id = sp.eos_id()
+        if sp is not None:
+            self.eot_id = self.prefix_id = sp.eos_id()
 
     def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
         return self.sp.encode(text)
@@ -78,15 +83,11 @@ class SuiteEngine:
         return self.model.lm_head(h)
 
 
-class HFEngine:
-    """A `transformers` causal LM and its tokenizer, tokenized the way lm-eval's `hf` model type does."""
+class HFTokens:
+    """Tokenization of a `transformers` tokenizer the way lm-eval's `hf` model type does it."""
 
-    kind = "hf"
-
-    def __init__(self, model, tokenizer, name: str, max_length: int | None = None) -> None:
-        self.model, self.tok, self.name = model.eval(), tokenizer, name
-        self.max_length = max_length or getattr(model.config, "max_position_embeddings", 2048)
-        self.vocab_size = model.config.vocab_size
+    def use_tokenizer(self, tokenizer) -> None:
+        self.tok = tokenizer
         self.eot_id = tokenizer.eos_token_id
         self.prefix_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
 
@@ -100,11 +101,33 @@ class HFEngine:
     def decode(self, ids: list[int]) -> str:
         return self.tok.decode(ids)
 
+
+class HFEngine(HFTokens):
+    """A `transformers` causal LM and its tokenizer, tokenized the way lm-eval's `hf` model type does."""
+
+    kind = "hf"
+
+    def __init__(self, model, tokenizer, name: str, max_length: int | None = None) -> None:
+        self.model, self.name = model.eval(), name
+        self.use_tokenizer(tokenizer)
+        self.max_length = max_length or getattr(model.config, "max_position_embeddings", 2048)
+        self.vocab_size = model.config.vocab_size
+
     def hidden(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model.model(input_ids=idx).last_hidden_state
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         return self.model.lm_head(h)
+
+
+class SuitePretrainedTokensEngine(HFTokens, SuiteEngine):
+    """A checkpoint of this suite trained on a pretrained model's tokenizer (`data.tokenizer`, e.g. a BitDistill
+    student of SmolLM2): our forward pass, and that tokenizer exactly as `HFEngine` uses it, so the student is
+    scored as its teacher is."""
+
+    def __init__(self, model, tokenizer, name: str, run_config=None, max_length: int | None = None) -> None:
+        SuiteEngine.__init__(self, model, None, name, run_config, max_length)
+        self.use_tokenizer(tokenizer)
 
 
 def load_engine(spec: str, tokenizer: str | None = None, device: str = "cpu", max_length: int | None = None):
@@ -127,8 +150,11 @@ def load_engine(spec: str, tokenizer: str | None = None, device: str = "cpu", ma
         return HFEngine(model.to(device), AutoTokenizer.from_pretrained(path), str(path), max_length)
 
     model, cfg = load_model_dir(path, device=device)
+    if cfg.data.tokenizer and not tokenizer:  # trained on a pretrained model's tokenizer (BitDistill)
+        return SuitePretrainedTokensEngine(model, load_pretrained_tokenizer(cfg.data.tokenizer), str(path), cfg,
+                                           max_length)  # fmt: skip
     tok_path = Path(tokenizer) if tokenizer else find_tokenizer(path, cfg)
-    return SuiteEngine(model, spm.SentencePieceProcessor(model_file=str(tok_path)), str(path), cfg)
+    return SuiteEngine(model, spm.SentencePieceProcessor(model_file=str(tok_path)), str(path), cfg, max_length)
 
 
 def find_tokenizer(model_dir: Path, cfg) -> Path:

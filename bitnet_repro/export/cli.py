@@ -25,6 +25,16 @@ def cmd_export_gguf(args: argparse.Namespace) -> None:
         print("llama.cpp vs ours: " + ", ".join(f"{k} {v:.3g}" for k, v in r["agreement"].items()))
 
 
+def cmd_export_real(args: argparse.Namespace) -> None:
+    """A real model's exports with their logit agreement: a BitNet b1.58 student as Hugging Face BitNet and GGUF
+    TQ2_0, or a pretrained FP16 teacher as GGUF F16."""
+    import json
+
+    from bitnet_repro.export.real import export_real
+
+    print(json.dumps(export_real(args.model, args.out), indent=2))
+
+
 def cmd_pack(args: argparse.Namespace) -> None:
     """Pack a BitNet checkpoint into a versioned inference artefact (packed weights, scales, config)."""
     from bitnet_repro.export.packed import pack_checkpoint
@@ -50,6 +60,10 @@ def register(add, command: str | None = None) -> None:
     )
     p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
     p.add_argument("--no-check", action="store_true", help="skip the logit check through llama-cpp-python")
+    p = add("export-real", cmd_export_real, "export a real model (BitDistill student or its pretrained teacher), "
+            "with logit agreement")
+    p.add_argument("--model", required=True, help="BitNet b1.58 checkpoint directory, or a pretrained name")
+    p.add_argument("--out", required=True, help="output directory")
     p = add("pack", cmd_pack, "pack a BitNet b1.58 / b1 checkpoint into an inference artefact (2 / 1 bit weights)")
     p.add_argument("--model", required=True, help="checkpoint directory")
     p.add_argument("--out", required=True, help="artefact directory")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def _ternary(lin) -> tuple[np.ndarray, float]:
     return codes.float().numpy(), float(beta)
 
 
-def check_exportable(cfg, weight_type: str) -> None:
+def check_exportable(cfg, weight_type: str, pad: bool = False) -> None:
     allowed = WEIGHT_TYPES.get(cfg.linear)
     if allowed is None:
         raise GGUFExportError(
@@ -128,21 +129,61 @@ def check_exportable(cfg, weight_type: str) -> None:
         raise GGUFExportError(f"{cfg.linear} exports with arch {expected_arch} (llama.cpp's graph), not {cfg.arch}")
     if cfg.linear == "bitnet_b158" and (cfg.act_quantizer != "absmax" or cfg.quant_groups != 1):
         raise GGUFExportError("llama.cpp's BitNet graph holds absmax activations and one weight scale per tensor")
-    if weight_type.startswith("tq"):
+    if weight_type.startswith("tq") and not pad:
         bad = sorted({n for n in (cfg.d_model, cfg.d_ff) if n % QK_K})
         if bad:
             raise GGUFExportError(
                 f"{weight_type.upper()} packs rows in blocks of {QK_K} weights; width(s) {bad} are not multiples of "
-                f"{QK_K}. Export as f32, or use a model whose d_model and d_ff are multiples of {QK_K}"
+                f"{QK_K}. Pad them with zeros (--pad: the same model, wider), or export as f32"
             )
 
 
-def write_gguf(model, path: str | Path, weight_type: str, vocab: Vocab, name: str = "bitnet-repro") -> Path:
-    """Write `model` (our Transformer) to `path` as GGUF; see the module docstring for the mapping."""
+@dataclass(frozen=True)
+class Padding:
+    """Widths padded up to whole TQ blocks of 256, with zeros: the same model, computed by llama.cpp.
+
+    A width that is not a multiple of 256 (SmolLM2-135M: d_model 576) cannot be packed as TQ2_0/TQ1_0. Padding
+    the residual stream to `d_model` with zero channels, adding zero heads (query heads to `n_heads`, KV heads to
+    `kv_heads`, keeping the query heads per KV head; SmolLM2: 576 -> 768, 9 -> 12 and 3 -> 4 heads of 64) and
+    zero FFN channels to `d_ff` leaves every output the
+    same: zero channels stay zero through every linear (their rows and columns are zero codes, each tensor's
+    beta is the unpadded one), a zero head attends uniformly to zero values, and each RMSNorm over a padded
+    width has its weight scaled by sqrt(width / padded width), which cancels the zeros in its mean square. Only
+    the norms' epsilon is shared in GGUF: it is set for the residual-stream norms, so the FFN's SubLN sees
+    epsilon x d_model / padded d_model (1e-5 against activations' mean squares of order 1e-2 and above)."""
+
+    d_model: int
+    d_ff: int
+    n_heads: int
+    kv_heads: int
+
+    @classmethod
+    def for_blocks(cls, cfg, block: int = QK_K) -> Padding:
+        group = cfg.n_heads // cfg.kv_heads  # query heads per KV head
+        if cfg.n_heads * cfg.head_dim != cfg.d_model:
+            raise GGUFExportError(f"cannot pad: {cfg.n_heads} heads of {cfg.head_dim} are not d_model {cfg.d_model}")
+        step = math.lcm(block, cfg.head_dim * group)  # whole blocks holding whole groups of heads
+        d_model, d_ff = -(-cfg.d_model // step) * step, -(-cfg.d_ff // block) * block
+        return cls(d_model, d_ff, d_model // cfg.head_dim, d_model // cfg.head_dim // group)
+
+    @staticmethod
+    def pad(a: np.ndarray, rows: int, cols: int | None = None) -> np.ndarray:
+        out = np.zeros((rows, cols) if a.ndim == 2 else (rows,), dtype=a.dtype)
+        out[tuple(slice(0, n) for n in a.shape)] = a
+        return out
+
+
+def write_gguf(model, path: str | Path, weight_type: str, vocab: Vocab, name: str = "bitnet-repro",
+               pad: bool = False) -> Path:  # fmt: skip
+    """Write `model` (our Transformer) to `path` as GGUF; see the module docstring for the mapping. `pad`: widths
+    padded to whole TQ blocks (`Padding`), for a ternary model whose widths are not multiples of 256."""
     import gguf
 
     cfg = model.cfg
-    check_exportable(cfg, weight_type)
+    check_exportable(cfg, weight_type, pad)
+    if pad and cfg.linear != "bitnet_b158":
+        raise GGUFExportError("padding to TQ blocks is for ternary models; FP16 models export at their own widths")
+    P = Padding.for_blocks(cfg) if pad else Padding(cfg.d_model, cfg.d_ff, cfg.n_heads, cfg.kv_heads)
     bitnet = cfg.linear == "bitnet_b158"
     if bitnet and not tied(model):
         raise GGUFExportError(
@@ -158,10 +199,10 @@ def write_gguf(model, path: str | Path, weight_type: str, vocab: Vocab, name: st
     w = gguf.GGUFWriter(str(path.with_suffix(".tmp")), arch, use_temp_file=True)  # tensors spill to disk
     w.add_name(name)
     # the architecture's hyperparameters, GGUF key (GGUFWriter.add_<key>) <- our config field
-    hparams = dict(context_length=cfg.max_seq_len, embedding_length=cfg.d_model, block_count=cfg.n_layers,
-                   feed_forward_length=cfg.d_ff, head_count=cfg.n_heads, head_count_kv=cfg.kv_heads,
-                   rope_dimension_count=cfg.head_dim, rope_freq_base=cfg.rope_theta, layer_norm_rms_eps=cfg.norm_eps,
-                   vocab_size=cfg.vocab_size)  # fmt: skip
+    hparams = dict(context_length=cfg.max_seq_len, embedding_length=P.d_model, block_count=cfg.n_layers,
+                   feed_forward_length=P.d_ff, head_count=P.n_heads, head_count_kv=P.kv_heads,
+                   rope_dimension_count=cfg.head_dim, rope_freq_base=cfg.rope_theta,
+                   layer_norm_rms_eps=cfg.norm_eps * cfg.d_model / P.d_model, vocab_size=cfg.vocab_size)  # fmt: skip
     for key, value in hparams.items():
         getattr(w, f"add_{key}")(value)
     w.add_tokenizer_model("llama")
@@ -179,9 +220,14 @@ def write_gguf(model, path: str | Path, weight_type: str, vocab: Vocab, name: st
     def f32(t: torch.Tensor) -> np.ndarray:
         return t.detach().float().numpy()
 
-    def linear(gguf_name: str, lin, permute: bool = False) -> None:
+    def norm(t: torch.Tensor, width: int) -> np.ndarray:  # an RMSNorm's weight over a (padded) width
+        return Padding.pad(f32(t) * np.float32(np.sqrt(t.numel() / width)), width) if width != t.numel() else f32(t)
+
+    def linear(gguf_name: str, lin, permute: bool = False, shape: tuple[int, int] | None = None) -> None:
         if bitnet:
             codes, beta = _ternary(lin)
+            if shape and shape != codes.shape:
+                codes = Padding.pad(codes, *shape)
             if weight_type == "f32":
                 w.add_tensor(f"{gguf_name}.weight", codes)
             else:
@@ -194,26 +240,27 @@ def write_gguf(model, path: str | Path, weight_type: str, vocab: Vocab, name: st
                 t = _permute_rope(t, cfg.n_heads if t.shape[0] == cfg.d_model else cfg.kv_heads)
             w.add_tensor(f"{gguf_name}.weight", t.numpy().astype(float_type))
 
-    emb = model.embed_tokens.weight.detach().float().numpy()
+    emb = Padding.pad(model.embed_tokens.weight.detach().float().numpy(), cfg.vocab_size, P.d_model)
     # embeddings stay in high precision (Sec. 2): as the weights for F32/F16 files, F16 beside ternary codes
     w.add_tensor("token_embd.weight", emb.astype(np.float16 if weight_type != "f32" else np.float32))
-    w.add_tensor("output_norm.weight", f32(model.norm.weight))
+    w.add_tensor("output_norm.weight", norm(model.norm.weight, P.d_model))
     if not bitnet and not tied(model):
         w.add_tensor("output.weight", model.lm_head.weight.detach().float().numpy().astype(float_type))
+    q, kv, hd = (P.n_heads * cfg.head_dim, P.d_model), (P.kv_heads * cfg.head_dim, P.d_model), cfg.head_dim
     for i, block in enumerate(model.layers):
         p, a, m = f"blk.{i}", block.self_attn, block.mlp
-        w.add_tensor(f"{p}.attn_norm.weight", f32(block.input_layernorm.weight))
-        w.add_tensor(f"{p}.ffn_norm.weight", f32(block.post_attention_layernorm.weight))
+        w.add_tensor(f"{p}.attn_norm.weight", norm(block.input_layernorm.weight, P.d_model))
+        w.add_tensor(f"{p}.ffn_norm.weight", norm(block.post_attention_layernorm.weight, P.d_model))
         if bitnet:
-            w.add_tensor(f"{p}.attn_sub_norm.weight", f32(a.attn_sub_norm.weight))
-            w.add_tensor(f"{p}.ffn_sub_norm.weight", f32(m.ffn_sub_norm.weight))
-        linear(f"{p}.attn_q", a.q_proj, permute=not bitnet)
-        linear(f"{p}.attn_k", a.k_proj, permute=not bitnet)
-        linear(f"{p}.attn_v", a.v_proj)
-        linear(f"{p}.attn_output", a.o_proj)
-        linear(f"{p}.ffn_gate", m.gate_proj)
-        linear(f"{p}.ffn_up", m.up_proj)
-        linear(f"{p}.ffn_down", m.down_proj)
+            w.add_tensor(f"{p}.attn_sub_norm.weight", norm(a.attn_sub_norm.weight, P.n_heads * hd))
+            w.add_tensor(f"{p}.ffn_sub_norm.weight", norm(m.ffn_sub_norm.weight, P.d_ff))
+        linear(f"{p}.attn_q", a.q_proj, permute=not bitnet, shape=q)
+        linear(f"{p}.attn_k", a.k_proj, permute=not bitnet, shape=kv)
+        linear(f"{p}.attn_v", a.v_proj, shape=kv)
+        linear(f"{p}.attn_output", a.o_proj, shape=(P.d_model, P.n_heads * hd))
+        linear(f"{p}.ffn_gate", m.gate_proj, shape=(P.d_ff, P.d_model))
+        linear(f"{p}.ffn_up", m.up_proj, shape=(P.d_ff, P.d_model))
+        linear(f"{p}.ffn_down", m.down_proj, shape=(P.d_model, P.d_ff))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file(progress=False)
@@ -277,6 +324,23 @@ class LlamaCpp:
         self.llm.reset()
         self.llm.eval(ids)
         return np.array(self.llm.scores[: len(ids)], dtype=np.float32)
+
+    def time_decoding(self, prompt_ids: list[int], new_tokens: int) -> tuple[float, list[float]]:
+        """Greedy decoding after a prefill of `prompt_ids`: the prefill's seconds and each output token's."""
+        import time
+
+        llm = self.llm
+        llm.reset()
+        t = time.perf_counter()
+        llm.eval(prompt_ids)
+        prefill_s = time.perf_counter() - t
+        nxt, steps = int(np.argmax(llm.scores[llm.n_tokens - 1])), []
+        for _ in range(new_tokens):
+            t = time.perf_counter()
+            llm.eval([nxt])
+            steps.append(time.perf_counter() - t)
+            nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        return prefill_s, steps
 
 
 def agreement(ours: np.ndarray, theirs: np.ndarray) -> dict[str, float]:

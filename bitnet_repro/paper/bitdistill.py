@@ -26,10 +26,50 @@ def arguments(p: argparse.ArgumentParser) -> None:
     table_arguments(p, "summaries", "summary.json of each bitdistill-<arm> run",
                     ngram="ngram.json of the profile: the Kneser-Ney trigram's bits per byte as the floor")
     p.add_argument("--configs", nargs="+", type=Path, required=True, help="config.json of the same runs")
+    p.add_argument("--exports", nargs="*", type=Path, default=[],
+                   help="exports.json of export-real (the teacher and each student)")
+    p.add_argument("--costs", nargs="*", type=Path, default=[], help="cost-gguf JSON beside each exports.json")
+
+
+def export_table(exports: list[Path], costs: list[Path]) -> tuple[list, list[dict]]:
+    """The real model's exports and llama.cpp cost on this CPU: FP16 teacher (F16) against each student (TQ2_0,
+    padded to whole blocks), with the logit agreement each export was checked by."""
+    cost = {json.loads(c.read_text())["model"]: json.loads(c.read_text()) for c in costs}
+    table = Table(["model", "export", "logit agreement with our model", "file (MB)", "resident (MB)",
+                   "ms / output token", "tokens/s", "prefill (s)"], "lllrrrrr")  # fmt: skip
+    rows = []
+    for path in exports:
+        e = json.loads(path.read_text())
+        c = cost.get(e["model"], {})
+        name = e["model"] if e["variant"] == "fp16" else Path(e["model"]).parent.name
+
+        def agree(a):
+            return f"corr {a['correlation']:.5f}, top-1 {100 * a['top1_agreement']:.0f}%, KL {a['kl_nats']:.1e}"
+
+        g = e["gguf"]
+        kind = "GGUF F16 (llama)" if e["variant"] == "fp16" else (
+            f"GGUF TQ2_0 (bitnet{', padded to 768' if g['padded'] else ''})")  # fmt: skip
+        timing = [f"{c['resident_bytes'] / 1e6:.0f}", f"{c['ms_per_token']:.1f}", f"{c['tokens_per_s']:.1f}",
+                  f"{c['prefill_s']:.2f}"] if c else ["-"] * 4  # fmt: skip
+        table.add(name, kind, agree(g["agreement"]) + f" (vs {g['oracle']})", f"{g['bytes'] / 1e6:.0f}", *timing)
+        if "hf" in e:
+            table.add(name, "transformers BitNetForCausalLM (saved, reloaded)",
+                      agree(e["hf"]["agreement"]) + f", max |diff| {e['hf']['agreement']['max_abs_diff']:.1e}",
+                      "", "", "", "", "")  # fmt: skip
+            f = e["gguf_f32_codes"]
+            table.add(name, "GGUF F32 codes, padded as above (the padding's check)",
+                      f"{agree(f['agreement'])}, max rel diff {f['agreement']['max_rel_diff']:.1e} (vs {f['oracle']})",
+                      "", "", "", "", "")  # fmt: skip
+        rows.append({"model": name, "variant": e["variant"], "gguf_bytes": g["bytes"], "gguf_padded": g["padded"],
+                     "gguf_correlation": g["agreement"]["correlation"], "gguf_kl": g["agreement"]["kl_nats"],
+                     "hf_max_abs_diff": e.get("hf", {}).get("agreement", {}).get("max_abs_diff"),
+                     **{k: c.get(k) for k in ("resident_bytes", "ms_per_token", "tokens_per_s", "prefill_s",
+                                              "threads", "cpu")}})  # fmt: skip
+    return table, rows
 
 
 def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path, profile: str,
-        ngram: dict | None = None) -> list[dict]:  # fmt: skip
+        ngram: dict | None = None, exports: list[Path] = (), costs: list[Path] = ()) -> list[dict]:  # fmt: skip
     runs = [(json.loads(s.read_text()), json.loads(c.read_text())) for s, c in zip(summaries, configs)]
     sets = [n for n, _ in VAL_NAMES if all(f"val_{n}_loss" in s for s, _ in runs)]
     names = dict(VAL_NAMES)
@@ -94,6 +134,23 @@ def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path,
              ""]  # fmt: skip
     notes = [*claims, "", f"Device: {first['device']}. Rule `bitdistill_table`, from the runs' summary.json and "
              "config.json."]  # fmt: skip
+    if exports:
+        etable, erows = export_table(exports, costs)
+        c = next((json.loads(p.read_text()) for p in costs), None)
+        notes += ["", "## Exports and inference cost of the real model (llama.cpp, this CPU)", "",
+                  "Every export is checked on the logits of the same 64 tokens before it is timed. The student's "
+                  "widths (d_model 576) are not whole TQ2_0 blocks of 256, so its GGUF is padded with zeros to 768 "
+                  "(12 query and 4 KV heads of 64): the same model, as the F32-codes file of the same padding shows "
+                  "against our graph without activation quantization (llama.cpp's BitNet graph has none; its TQ2_0 "
+                  "kernels quantize activations per block of 256, hence the small difference from the model as "
+                  "trained). The padding costs the ternary model a third more attention and embedding work than "
+                  "SmolLM2's own widths would. The GGUF vocabularies are placeholder pieces: llama.cpp runs them "
+                  "on token ids.", "", etable, ""]  # fmt: skip
+        if c:
+            notes.append(f"Timing: greedy decoding of {c['new_tokens']} tokens after a {c['prompt_tokens']}-token "
+                         f"prompt, median time per token; {c['threads']} threads of {c['cpu']}; resident memory of "
+                         "the process while decoding, less what it held before loading (rules `export_real`, "
+                         "`cost_gguf`).")  # fmt: skip
     columns = ["arm", "tokens", "logit_weight", "relation_weight", "temperature", "cpt_steps", "status",
                *[f"val_{n}_{m}" for n in sets for m in ("loss", "bpb")], "wall_time_s", "tokens_per_s",
                "run_id"]  # fmt: skip

@@ -38,6 +38,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ngram", type=read_json, help="ngram.json of the profile: the Kneser-Ney trigram as the floor row")
 
 
+TRAINED = {"bitnet_b1": ("BitNet b1", 1), "bitnet_b158": ("BitNet b1.58", 1.58)}  # variant -> (row, weight bits)
 CHANCE = {c["short"]: c["chance"] for c in table3_columns()}
 SHORTS = [c["short"] for c in table3_columns()]  # the paper's column order
 PAPER_COLS = {"ppl": "ppl", "wg": "WG", "wge": "WGe", "hs": "HS", "sc": "SC", "avg": "avg"}
@@ -55,9 +56,13 @@ def _row(path: Path) -> dict[str, Any]:
                "seconds_quantize": ptq["seconds_quantize"]}  # fmt: skip
     else:
         info = ours.get("run") or {"model": ours["model"], "size": ours["model"], "variant": "fp16"}
-        b1 = info.get("variant") == "bitnet_b1"
-        row = {"method": "BitNet b1" if b1 else "Transformer", "spec": info.get("variant", "fp16"),
-               "wbits": 1 if b1 else 16, "abits": 8 if b1 else 16, "ptq": "no", "status": "ok"}  # fmt: skip
+        method, wbits = TRAINED.get(info.get("variant", "fp16"), ("Transformer", 16))
+        if info.get("distill"):  # a student of a pretrained teacher: BitDistill, or QAT with no distillation term
+            d = info["distill"]
+            method += " (BitDistill)" if d["logit_weight"] or d["relation_weight"] else " (QAT, no distillation)"
+        teacher = (info.get("distill") or {}).get("teacher")
+        row = {"method": method, "spec": info.get("variant", "fp16"), "wbits": wbits,
+               "abits": 16 if wbits == 16 else 8, "ptq": "no", "status": "ok", "teacher": teacher}  # fmt: skip
     row.update({"model": info.get("model") or info.get("run_id"), "size": info.get("size"),
                 "params": info.get("params_nonembedding") or info.get("params"),
                 "params_nonembedding": info.get("params_nonembedding"), "source": info.get("source"),
@@ -88,11 +93,16 @@ def _paper(paper_csv: Path | None) -> dict[tuple[str, str], dict[str, str]]:
     return {(r["wbits"], r["method"]): r for r in read_csv(paper_csv)}
 
 
-ORDER = {"Transformer": 0, "LLM.int8()": 1, "Absmax": 2, "SmoothQuant": 3, "GPTQ": 4, "QuIP": 5, "BitNet b1": 9}
+ORDER = {"Transformer": 0, "LLM.int8()": 1, "Absmax": 2, "SmoothQuant": 3, "GPTQ": 4, "QuIP": 5}
+
+
+def trained_lowbit(r: dict[str, Any]) -> bool:
+    """A model trained with low-bit weights (BitNet b1, b1.58, a BitDistill or QAT student), not quantized after."""
+    return r["ptq"] == "no" and r["wbits"] < 16
 
 
 def _sort_key(r: dict[str, Any]) -> tuple:
-    return (r["shots"], -r["wbits"], ORDER.get(r["method"], 6), r["method"], -r["abits"])
+    return (r["shots"], trained_lowbit(r), -r["wbits"], ORDER.get(r["method"], 6), r["method"], -r["abits"])
 
 
 def _fmt_ppl(v: float | None) -> str:
@@ -156,14 +166,17 @@ def claims(rows: list[dict[str, Any]], floor: dict[str, float] | None = None) ->
     if g2 and q2:
         out.append(f"QuIP W2A16 degrades less than GPTQ W2A16: {'yes' if ppl(q2) < ppl(g2) else 'NO'} "
                    f"(QuIP {desc(q2)}; GPTQ {desc(g2)})")  # fmt: skip
-    b1 = by.get(("BitNet b1", 1, 8))
-    if b1:
-        rivals = [r for r in rows if r["ptq"] == "yes" and r["wbits"] <= 2]
-        beats = [r for r in rivals if ppl(b1) < ppl(r)]
+    rivals = [r for r in rows if r["ptq"] == "yes" and r["wbits"] <= 2]
+    for t in (r for r in rows if trained_lowbit(r)):
+        beats = [r for r in rivals if ppl(t) < ppl(r)]
         verdict = "yes" if len(beats) == len(rivals) else "NO"
         missed = "".join(f"; not beaten: {r['spec']} {desc(r)}" for r in rivals if r not in beats)
-        out.append(f"BitNet b1 beats every 1- and 2-bit PTQ method on PPL: {verdict} (b1 {desc(b1)}; "
+        out.append(f"{t['method']} beats every 1- and 2-bit PTQ method on PPL: {verdict} ({desc(t)}; "
                    f"beaten: {len(beats)}/{len(rivals)}{missed})")  # fmt: skip
+    bd, qat = by.get(("BitNet b1.58 (BitDistill)", 1.58, 8)), by.get(("BitNet b1.58 (QAT, no distillation)", 1.58, 8))
+    if bd and qat:
+        out.append(f"BitDistill beats ternary QAT at equal tokens: {'yes' if ppl(bd) < ppl(qat) else 'NO'} "
+                   f"(BitDistill {desc(bd)}; QAT {desc(qat)}; FP16 teacher {desc(fp)})")  # fmt: skip
     if floor:
         level = [r for r in rows if ppl(r) >= floor["ppl"]]
         out.append(f"Rows at the n-gram level (PPL not below the Kneser-Ney trigram's {_fmt_ppl(floor['ppl'])} on "
@@ -177,7 +190,7 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
         title: str = "Table 3", ngram: dict | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """One row per (model, method, bit width, shots); the paper's Table 3 in columns labelled `paper_*`."""
     rows = [_row(p) for p in results]
-    known = {r["size"]: r for r in rows if r["params"]}
+    known = {r["size"]: r for r in rows if r["params"] and r["ptq"] == "yes"}
     for r in rows:  # a pretrained model's plain evaluation: its size and tokens from its PTQ rows
         if not r["params"] and r["size"] in known:
             r["params"], r["tokens_trained"] = known[r["size"]]["params"], known[r["size"]]["tokens_trained"]
@@ -203,7 +216,7 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
         fp = next((r for r in rs if r["method"] == "Transformer" and r["params"]), rs[0])
         tokens = fp["tokens_trained"]
         tokens = f"{tokens / 1e6:.2f}M" if isinstance(tokens, (int, float)) else tokens
-        counted = "non-embedding" if any(r.get("params_nonembedding") for r in rs) else "all"
+        counted = "non-embedding" if fp.get("params_nonembedding") else "all"
         table = Table(["Method", "Bits", "PTQ", "PPL", "C4 bpb", *SHORTS, "Avg", "Paper PPL",
                        *(f"Paper {s}" for s in SHORTS), "Paper Avg"])
         blocks += [f"## {size}: {fp['params'] or 0:,} parameters ({counted}), "
@@ -213,7 +226,11 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
                   + "".join(f" Weights: {src}, de-quantized to float32 on load; that is the unquantized reference "
                             "(the released BF16 weights are not held here), so every row starts from weights "
                             "that went through Q4_1 once."
-                            for src in sorted({r["source"] for r in rs if r.get("source")})), "", table]  # fmt: skip
+                            for src in sorted({r["source"] for r in rs if r.get("source")}))
+                  + "".join(f" {r['method']}: trained from {r['teacher']}'s weights for {r['tokens_trained']:,} "
+                            f"tokens ({r['model']}), scored with its tokenizer, windows and items."
+                            for r in rs if r.get("teacher")),
+                  "", table]  # fmt: skip
         for r in rs:
             bits = "16" if r["method"] == "Transformer" else f"W{r['wbits']}A{r['abits']}"
             if r["status"] != "ok":
@@ -246,6 +263,6 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
         "", ("Differences from the papers' methods: " + "; ".join(caveats) + ".") if caveats else "",
         "", "Paper columns: the paper's Table 3 (6.7B models, ../shared/paper/table3_ptq_zeroshot_6.7B.csv).",
     ]  # fmt: skip
-    write_table(out_md, f"{title}: post-training quantization vs. BitNet b1 ({profile} profile)", blocks,
+    write_table(out_md, f"{title}: post-training quantization vs. low-bit training ({profile} profile)", blocks,
                 out_csv=out_csv, csv_rows=[{"profile": profile, **r} for r in rows], columns=cols)  # fmt: skip
     return rows

@@ -34,9 +34,11 @@ def figure7_files(profile):
 
 
 def ptq_pretrained_files(profile, name):
+    """A pretrained model's Table 3 rows: FP16, every PTQ setting, and the low-bit models trained from it."""
     suites = PROFILES[profile].ptq.pretrained.suites
-    return [f"results/{profile}/ptq/{name}/{spec}/{suite}.json"
-            for suite in suites for spec in ["fp16"] + [s.replace(":", "/") for s in ptq_specs(profile)]]
+    specs = ["fp16"] + [s.replace(":", "/") for s in ptq_specs(profile)]
+    specs += [f"trained/{rid}" for rid in students(profile, name)]
+    return [f"results/{profile}/ptq/{name}/{spec}/{suite}.json" for suite in suites for spec in specs]
 
 
 def ptq_pretrained_tables(profile):
@@ -71,3 +73,13 @@ def ptq_inputs(profile, model):
     if model in RUNS[profile]:
         files.append(f"results/{profile}/runs/{model}/summary.json")
     return files
+
+
+# The window of the pretrained rows' token perplexity (bitnet_repro.eval.harness.PPL_WINDOW; their context is the
+# model's 8192): a student trained on shorter sequences is scored at the same windows, its rotary tables extended.
+STUDENT_MAX_LENGTH = 2048
+
+
+def students(profile, teacher):
+    """Run ids of the profile's low-bit models trained from `teacher` (the `bitdistill` section's arms)."""
+    return [rid for rid, r in PILOTS[profile].items() if r.distill is not None and r.distill.teacher == teacher]
