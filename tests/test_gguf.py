@@ -181,6 +181,7 @@ def test_real_export_of_a_student_checks_every_format_and_times_it(tmp_path):
     save_model_dir(tmp_path / "run" / "model", model.state_dict(), run, {})
     e = export_real(str(tmp_path / "run" / "model"), tmp_path / "export")
     assert e["hf"]["class"] == "BitNetForCausalLM" and e["hf"]["agreement"]["max_abs_diff"] < 1e-4, e["hf"]
+    assert e["hf"]["first_block_equal_fraction"] == 1.0
     assert e["gguf_f32_codes"]["padded"] and e["gguf_f32_codes"]["agreement"]["max_rel_diff"] < 1e-5, e
     assert e["gguf"]["agreement"]["correlation"] > 0.999 and e["gguf"]["agreement"]["top1_agreement"] >= 0.9, e
     assert not (tmp_path / "export" / "bitnet_b158-f32.gguf").exists()  # checked, then removed

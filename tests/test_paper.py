@@ -2,6 +2,7 @@
 run verbatim (one module, one rule, one target; nothing else edited)."""
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -115,9 +116,9 @@ def test_table3_on_a_pretrained_model_has_its_trained_ternary_rows(tmp_path):
     from bitnet_repro.paper import table3
 
     def write(name, ppl, ptq=None, run=None):
+        c4 = {"ppl": ppl, "nll": math.log(ppl), "tokens": 8192, **({"bytes": 32768} if run else {})}
         ours = {"model": "smollm2-135m", "num_fewshot": 0, "limit": 100, "device": "cpu",
-                "token_ppl": {"wikitext2": {"ppl": ppl, "tokens": 8192}, "c4": {"ppl": ppl, "tokens": 8192},
-                              "avg_ppl": ppl}}  # fmt: skip
+                "token_ppl": {"wikitext2": {"ppl": ppl, "tokens": 8192}, "c4": c4, "avg_ppl": ppl}}  # fmt: skip
         if ptq:
             ours["ptq"] = ptq
         if run:
@@ -135,8 +136,11 @@ def test_table3_on_a_pretrained_model_has_its_trained_ternary_rows(tmp_path):
                              "tokens_trained": 102400, "params_nonembedding": 106168896,
                              "distill": {"teacher": "smollm2-135m", "logit_weight": weight, "relation_weight": weight,
                                          "cpt_steps": 50}})  # fmt: skip
-    rows = table3.run(sorted(tmp_path.glob("*.json")), tmp_path / "t.csv", tmp_path / "t.md", "test")
+    ngram = {"models": {"kn3": {"c4_train": {"tokens": 65536, "ppl": 36.4, "bpb": 2.19}}}}
+    rows = table3.run(sorted(tmp_path.glob("*.json")), tmp_path / "t.csv", tmp_path / "t.md", "test", ngram=ngram)
     assert "134,515,008 parameters (all)" in (tmp_path / "t.md").read_text()
+    # bits per byte from the NLL where bytes were not recorded: 8192 tokens of the same text, 32768 bytes
+    assert math.isclose(rows[0]["bpb_c4"], math.log(27.5) * 8192 / (math.log(2) * 32768)) and rows[0]["bpb_derived"]
     assert [r["method"] for r in rows] == ["Transformer", "GPTQ", "BitNet b1.58 (BitDistill)",
                                            "BitNet b1.58 (QAT, no distillation)"]
     assert rows[0]["params"] == 134515008 and rows[0]["tokens_trained"] == "2T"
@@ -145,3 +149,6 @@ def test_table3_on_a_pretrained_model_has_its_trained_ternary_rows(tmp_path):
     assert "trained from smollm2-135m's weights for 102,400 tokens (bitdistill-qat-0)" in md
     assert "BitNet b1.58 (BitDistill) beats every 1- and 2-bit PTQ method on PPL: yes" in md
     assert "BitDistill beats ternary QAT at equal tokens: yes (BitDistill PPL 3400; QAT PPL 4800" in md
+    floor = "| Kneser-Ney trigram (count model, the profile's own tokenizer: bits per byte only) | - | - | - | 2.190 |"
+    assert floor in md
+    assert "trigram's 2.190, fitted on the profile's own tokenizer, so only bits per byte compare): 3 of 4" in md

@@ -145,7 +145,8 @@ rule table3_report:
 
 rule table3_pretrained_report:
     input:
-        lambda wc: ptq_pretrained_files(wc.profile, wc.model),
+        results=lambda wc: ptq_pretrained_files(wc.profile, wc.model),
+        ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/table3_{model}.csv",
         md=report("results/{profile}/tables/table3_{model}.md", caption="report/table3_pretrained.rst",
@@ -157,8 +158,9 @@ rule table3_pretrained_report:
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro ptq-table {input} --profile {wildcards.profile} --paper {params.paper} "
-        "--title 'Table 3 on {wildcards.model}' --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "python -m bitnet_repro ptq-table {input.results} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--paper {params.paper} --title 'Table 3 on {wildcards.model}' --out-csv {output.csv} --out-md {output.md} "
+        "> {log} 2>&1"
 
 
 rule figure7_table:

@@ -54,7 +54,8 @@ def export_table(exports: list[Path], costs: list[Path]) -> tuple[list, list[dic
         table.add(name, kind, agree(g["agreement"]) + f" (vs {g['oracle']})", f"{g['bytes'] / 1e6:.0f}", *timing)
         if "hf" in e:
             table.add(name, "transformers BitNetForCausalLM (saved, reloaded)",
-                      agree(e["hf"]["agreement"]) + f", max |diff| {e['hf']['agreement']['max_abs_diff']:.1e}",
+                      agree(e["hf"]["agreement"]) + f"; first block: {100 * e['hf']['first_block_equal_fraction']:.3f}%"
+                      " of outputs equal to float rounding",
                       "", "", "", "", "")  # fmt: skip
             f = e["gguf_f32_codes"]
             table.add(name, "GGUF F32 codes, padded as above (the padding's check)",
@@ -62,7 +63,8 @@ def export_table(exports: list[Path], costs: list[Path]) -> tuple[list, list[dic
                       "", "", "", "", "")  # fmt: skip
         rows.append({"model": name, "variant": e["variant"], "gguf_bytes": g["bytes"], "gguf_padded": g["padded"],
                      "gguf_correlation": g["agreement"]["correlation"], "gguf_kl": g["agreement"]["kl_nats"],
-                     "hf_max_abs_diff": e.get("hf", {}).get("agreement", {}).get("max_abs_diff"),
+                     "hf_correlation": e.get("hf", {}).get("agreement", {}).get("correlation"),
+                     "hf_first_block_equal_fraction": e.get("hf", {}).get("first_block_equal_fraction"),
                      **{k: c.get(k) for k in ("resident_bytes", "ms_per_token", "tokens_per_s", "prefill_s",
                                               "threads", "cpu")}})  # fmt: skip
     return table, rows

@@ -74,6 +74,8 @@ def _row(path: Path) -> dict[str, Any]:
         row["ppl_wikitext2"] = m[("token_ppl_wikitext2", "ppl")]["value"]
         row["ppl_c4"] = m[("token_ppl_c4", "ppl")]["value"]
         row["tokens_c4"] = m[("token_ppl_c4", "ppl")]["n"]
+        c4 = ours["token_ppl"]["c4"]
+        row["nll_c4"], row["bytes_c4"] = c4.get("nll"), c4.get("bytes")
         if ("token_ppl_c4", "bpb") in m:
             row["bpb_c4"] = m[("token_ppl_c4", "bpb")]["value"]
     accs = []
@@ -115,10 +117,13 @@ def _fmt_ppl(v: float | None) -> str:
 
 def trigram_floor(ngram: dict | None, rows: list[dict[str, Any]]) -> dict[str, float] | None:
     """The Kneser-Ney trigram's Table 3 perplexity (mean of WikiText-2 and C4) and C4 bits per byte, on the
-    tokens the rows were scored on (the first `eval_tokens`, or the whole texts)."""
+    tokens the rows were scored on (the first `eval_tokens`, or the whole texts). Rows of a pretrained model use
+    its own tokenizer: then only bits per byte compare (`ppl` None), on the count model's first tokens."""
     if not ngram or "kn3" not in ngram.get("models", {}):
         return None
     kn3 = ngram["models"]["kn3"]
+    if any(r.get("source") for r in rows):
+        return {"ppl": None, "bpb_c4": kn3["c4_train"]["bpb"]} if "c4_train" in kn3 else None
     tokens = next((r.get("tokens_c4") for r in rows if r.get("tokens_c4")), None)
     protocol = ngram_protocol(ngram, tokens)
     c4, wt2 = kn3.get(f"c4_{protocol}"), kn3.get(f"wikitext2_{protocol}")
@@ -177,7 +182,14 @@ def claims(rows: list[dict[str, Any]], floor: dict[str, float] | None = None) ->
     if bd and qat:
         out.append(f"BitDistill beats ternary QAT at equal tokens: {'yes' if ppl(bd) < ppl(qat) else 'NO'} "
                    f"(BitDistill {desc(bd)}; QAT {desc(qat)}; FP16 teacher {desc(fp)})")  # fmt: skip
-    if floor:
+    if floor and floor["ppl"] is None:  # another tokenizer: bits per byte
+        level = [r for r in rows if r["status"] == "ok" and r.get("bpb_c4", math.inf) >= floor["bpb_c4"]]
+        out.append(f"Rows at the n-gram level (C4 bits per byte not below the Kneser-Ney trigram's "
+                   f"{floor['bpb_c4']:.3f}, fitted on the profile's own tokenizer, so only bits per byte compare): "
+                   f"{len(level)} of {len(rows)}" + (" (" + ", ".join(r["spec"] for r in level) + ")" if level else "")
+                   + f"; FP16 {'beats' if fp.get('bpb_c4', math.inf) < floor['bpb_c4'] else 'does NOT beat'} "
+                   "the trigram")  # fmt: skip
+    elif floor:
         level = [r for r in rows if ppl(r) >= floor["ppl"]]
         out.append(f"Rows at the n-gram level (PPL not below the Kneser-Ney trigram's {_fmt_ppl(floor['ppl'])} on "
                    f"the same tokens): {len(level)} of {len(rows)}"
@@ -191,6 +203,11 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
     """One row per (model, method, bit width, shots); the paper's Table 3 in columns labelled `paper_*`."""
     rows = [_row(p) for p in results]
     known = {r["size"]: r for r in rows if r["params"] and r["ptq"] == "yes"}
+    measured = {(r["size"], r["tokens_c4"]): r["bytes_c4"] for r in rows if r.get("bytes_c4")}
+    for r in rows:  # scored before bytes were recorded: the same tokens of the same text have the same bytes
+        n_bytes = measured.get((r["size"], r.get("tokens_c4")))
+        if r.get("bpb_c4") is None and r.get("nll_c4") is not None and n_bytes:
+            r["bpb_c4"], r["bpb_derived"] = r["nll_c4"] * r["tokens_c4"] / (math.log(2) * n_bytes), True
     for r in rows:  # a pretrained model's plain evaluation: its size and tokens from its PTQ rows
         if not r["params"] and r["size"] in known:
             r["params"], r["tokens_trained"] = known[r["size"]]["params"], known[r["size"]]["tokens_trained"]
@@ -243,8 +260,10 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
             table.add(r["method"], bits, r["ptq"], *ours, *paper)
         floor = trigram_floor(ngram, rs) if shots == 0 else None
         if floor:
-            table.add("Kneser-Ney trigram (count model, same tokens)", "-", "-", _fmt_ppl(floor["ppl"]),
-                      f"{floor['bpb_c4']:.3f}", *["-"] * (len(SHORTS) + 1 + len(PAPER_COLS)))  # fmt: skip
+            label = "same tokens" if floor["ppl"] else "the profile's own tokenizer: bits per byte only"
+            table.add(f"Kneser-Ney trigram (count model, {label})", "-", "-",
+                      _fmt_ppl(floor["ppl"]) if floor["ppl"] else "-", f"{floor['bpb_c4']:.3f}",
+                      *["-"] * (len(SHORTS) + 1 + len(PAPER_COLS)))  # fmt: skip
         if shots == 0:
             blocks += ["", "Paper claims on this model:", ""] + [f"- {c}" for c in claims(rs, floor)]
         blocks.append("")
@@ -253,7 +272,10 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
     calib = sorted({r["calibration"] for r in rows if r.get("calibration")})
     blocks += [
         "PPL: token perplexity, the average of WikiText-2 and C4 (held-out) token perplexities; C4 bpb: bits per "
-        "UTF-8 byte on C4 held-out. WG: Winogrande, "
+        "UTF-8 byte on C4 held-out"
+        + (" (rows scored before bytes were recorded: their NLL over the bytes of the same tokens, which other rows "
+           "recorded)" if any(r.get("bpb_derived") for r in rows) else "")
+        + ". WG: Winogrande, "
         "WGe: WSC273, HS: HellaSwag (acc_norm), SC: StoryCloze 2016, accuracy in % ± the harness's standard "
         "error; chance 50 / 50 / 25 / 50 (Avg 43.8). Bits: WxAy = x-bit weights, y-bit activations (16: not "
         "quantized); embeddings and the output head stay in high precision. A model whose quantized weights or "
