@@ -188,3 +188,15 @@ def test_bitdistill_table_reads_students_against_the_teacher(tmp_path):
     assert "+0.500 / +0.500 / +0.500" in md and "bitdistill +1.000 nats" in md
     assert "| Kneser-Ney trigram (count model, the profile's own tokens) | - |  | - (1.900) |" in md
     assert "bitdistill n-gram level; qat n-gram level" in md  # bpb 2.0 and 2.25 against the floor's 1.9
+
+
+def test_sigkill_of_a_distillation_run_then_resume(token_dir, tmp_path):
+    """A real SIGKILL of a distillation run (teacher loaded, relation and logits terms on) past its continued
+    pre-training; the rerun resumes from its checkpoint and ends bitwise where an uninterrupted run ends."""
+    from bitnet_repro.checks import kill_and_resume
+
+    run = _student_run(_teacher(tmp_path, tied=True), tied=True, cpt_steps=10)
+    run = replace(run, train=replace(run.train, steps=300, ckpt_every=20, eval_every=300))
+    result = kill_and_resume(run, token_dir, tmp_path / "work", tmp_path / "resume.json")
+    assert result["resumed_from_step"] >= 20 and result["killed_after_step"] >= result["resumed_from_step"]
+    assert result["final_weights_bitwise_equal"] and result["max_abs_weight_difference"] == 0.0

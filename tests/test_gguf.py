@@ -167,7 +167,7 @@ def test_real_export_of_a_student_checks_every_format_and_times_it(tmp_path):
     table's export section reads both."""
     from bitnet_repro.checkpoint import save_model_dir
     from bitnet_repro.config import DataConfig
-    from bitnet_repro.cost.real import measure_gguf
+    from bitnet_repro.cost.real import measure_gguf, side_by_side
     from bitnet_repro.cost.shapes import CostError
     from bitnet_repro.export.real import export_real
     from bitnet_repro.paper.bitdistill import export_table
@@ -185,10 +185,12 @@ def test_real_export_of_a_student_checks_every_format_and_times_it(tmp_path):
     assert e["gguf_f32_codes"]["padded"] and e["gguf_f32_codes"]["agreement"]["max_rel_diff"] < 1e-5, e
     assert e["gguf"]["agreement"]["correlation"] > 0.999 and e["gguf"]["agreement"]["top1_agreement"] >= 0.9, e
     assert not (tmp_path / "export" / "bitnet_b158-f32.gguf").exists()  # checked, then removed
-    c = measure_gguf(tmp_path / "export", "bitnet_b158-tq2_0.gguf", prompt=16, new_tokens=4, threads=1)
-    assert c["ms_per_token"] > 0 and c["file_bytes"] == e["gguf"]["bytes"]
-    (tmp_path / "cost.json").write_text(__import__("json").dumps(c))
-    table, rows = export_table([tmp_path / "export" / "exports.json"], [tmp_path / "cost.json"])
-    assert rows[0]["model"] == "run" and rows[0]["gguf_padded"] and rows[0]["ms_per_token"] == c["ms_per_token"]
+    c = side_by_side([(str(tmp_path / "export"), "bitnet_b158-tq2_0.gguf")], rounds=2, prompt=16, new_tokens=4,
+                     threads=1)  # fmt: skip
+    m = c["models"][0]
+    assert m["ms_per_token"] > 0 and m["file_bytes"] == e["gguf"]["bytes"] and len(m["rounds_ms_per_token"]) == 2
+    assert m["speedup_vs_first"] == 1.0  # the first model is the baseline
+    table, rows = export_table([tmp_path / "export" / "exports.json"], c)
+    assert rows[0]["model"] == "run" and rows[0]["gguf_padded"] and rows[0]["ms_per_token"] == m["ms_per_token"]
     with pytest.raises(CostError, match="re-run its export"):
         measure_gguf(tmp_path / "export", "missing.gguf")

@@ -38,20 +38,22 @@ rule export_real:
 
 
 rule cost_gguf:
-    # Time per output token and memory of that export's GGUF file in llama.cpp, with the whole machine.
+    # Time per output token and memory of the teacher's and the students' GGUF files in llama.cpp, interleaved
+    # over rounds in one job with the whole machine (bitnet_repro/cost/real.py).
     input:
-        "results/{profile}/export/{model}/exports.json",
+        lambda wc: real_exports(wc.profile),
     output:
-        "results/{profile}/export/{model}/cost.json",
+        "results/{profile}/export/cost.json",
     params:
         c=lambda wc: PROFILES[wc.profile].cost,
-        out=lambda wc, input: os.path.dirname(input[0]),
-        file=lambda wc: "bitnet_b158-tq2_0.gguf" if wc.model in PILOTS[wc.profile] else "fp16.gguf",
+        models=lambda wc, input: " ".join(
+            f"{os.path.dirname(p)}:{'fp16.gguf' if i == 0 else 'bitnet_b158-tq2_0.gguf'}" for i, p in enumerate(input)
+        ),
     log:
-        "results/{profile}/logs/cost_gguf-{model}.log",
+        "results/{profile}/logs/cost_gguf.log",
     threads: workflow.cores
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro cost-gguf --export {params.out} --file {params.file} --prompt {params.c.prompt} "
+        "python -m bitnet_repro cost-gguf {params.models} --rounds 5 --prompt {params.c.prompt} "
         "--new-tokens {params.c.new_tokens} --threads {params.c.threads} --out {output} > {log} 2>&1"

@@ -353,8 +353,8 @@ rule bitdistill_table:
         summaries=lambda wc: pilot_summaries(wc.profile, prefix="bitdistill-"),
         configs=lambda wc: [s.replace("summary.json", "config.json") for s in pilot_summaries(wc.profile, "bitdistill-")],
         ngram="results/{profile}/baselines/ngram.json",
-        exports=lambda wc: real_exports(wc.profile)[0],
-        costs=lambda wc: real_exports(wc.profile)[1],
+        exports=lambda wc: real_exports(wc.profile),
+        cost=lambda wc: ["results/{wc.profile}/export/cost.json".format(wc=wc)] if real_exports(wc.profile) else [],
     output:
         csv="results/{profile}/tables/bitdistill.csv",
         md=report("results/{profile}/tables/bitdistill.md", caption="report/bitdistill.rst", category=REPORT_PTQ),
@@ -364,5 +364,5 @@ rule bitdistill_table:
         "../environment.yml"
     shell:
         "python -m bitnet_repro bitdistill-table {input.summaries} --configs {input.configs} --ngram {input.ngram} "
-        "--exports {input.exports} --costs {input.costs} --profile {wildcards.profile} --out-csv {output.csv} "
+        "--exports {input.exports} --cost {input.cost} --profile {wildcards.profile} --out-csv {output.csv} "
         "--out-md {output.md} > {log} 2>&1"

@@ -54,14 +54,17 @@ def cmd_cost_throughput(args: argparse.Namespace) -> None:
 
 
 def cmd_cost_gguf(args: argparse.Namespace) -> None:
-    """Time per output token and memory of one GGUF file of a real model's export (FP16 teacher, ternary student)."""
-    from bitnet_repro.cost.real import measure_gguf
+    """Time per output token and memory of a real model's GGUF files (FP16 teacher first, then its ternary
+    students), interleaved over rounds, each measurement in a fresh process."""
+    from bitnet_repro.cost.real import side_by_side
     from bitnet_repro.utils import atomic_write_text
 
-    r = measure_gguf(args.export, args.file, args.prompt, args.new_tokens, args.threads)
+    models = [tuple(spec.rsplit(":", 1)) for spec in args.models]
+    r = side_by_side(models, args.rounds, args.prompt, args.new_tokens, args.threads)
     atomic_write_text(Path(args.out), json.dumps(r, indent=2) + "\n")
-    print(f"{args.export}/{args.file}: {r['ms_per_token']:.1f} ms/token, {r['resident_bytes'] / 1e6:.0f} MB, "
-          f"logit correlation {r['agreement']['correlation']:.4f}")  # fmt: skip
+    for m in r["models"]:
+        print(f"{m['model']}: {m['ms_per_token']:.1f} ms/token (rounds {m['rounds_ms_per_token']}), "
+              f"{m['resident_bytes'] / 1e6:.0f} MB, x{m['speedup_vs_first']:.2f} vs {r['baseline']}")  # fmt: skip
 
 
 def register(add, command: str | None = None) -> None:
@@ -95,9 +98,10 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--new-tokens", type=int, default=CostSection.new_tokens, help="decoding steps timed")
     p.add_argument("--threads", type=int, default=CostSection.threads)
     p.add_argument("--out", required=True, help="JSON file")
-    p = add("cost-gguf", cmd_cost_gguf, "time per output token and memory of a real model's GGUF file (llama.cpp)")
-    p.add_argument("--export", required=True, help="directory written by export-real")
-    p.add_argument("--file", required=True, help="GGUF file in it")
+    p = add("cost-gguf", cmd_cost_gguf, "time per output token and memory of a real model's GGUF files (llama.cpp)")
+    p.add_argument("models", nargs="+", help="DIR:FILE, a directory written by export-real and a GGUF file in it; "
+                   "the first is the baseline")
+    p.add_argument("--rounds", type=int, default=3, help="rounds; each measures every model once")
     p.add_argument("--prompt", type=int, default=CostSection.prompt, help="prompt tokens (prefill)")
     p.add_argument("--new-tokens", type=int, default=CostSection.new_tokens, help="decoding steps timed")
     p.add_argument("--threads", type=int, default=CostSection.threads)

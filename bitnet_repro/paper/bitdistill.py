@@ -28,15 +28,15 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--configs", nargs="+", type=Path, required=True, help="config.json of the same runs")
     p.add_argument("--exports", nargs="*", type=Path, default=[],
                    help="exports.json of export-real (the teacher and each student)")
-    p.add_argument("--costs", nargs="*", type=Path, default=[], help="cost-gguf JSON beside each exports.json")
+    p.add_argument("--cost", nargs="*", type=Path, default=[], help="cost-gguf's JSON (the teacher and its students)")
 
 
-def export_table(exports: list[Path], costs: list[Path]) -> tuple[list, list[dict]]:
+def export_table(exports: list[Path], cost: dict | None) -> tuple[list, list[dict]]:
     """The real model's exports and llama.cpp cost on this CPU: FP16 teacher (F16) against each student (TQ2_0,
     padded to whole blocks), with the logit agreement each export was checked by."""
-    cost = {json.loads(c.read_text())["model"]: json.loads(c.read_text()) for c in costs}
+    cost = {m["model"]: m for m in (cost or {}).get("models", [])}
     table = Table(["model", "export", "logit agreement with our model", "file (MB)", "resident (MB)",
-                   "ms / output token", "tokens/s", "prefill (s)"], "lllrrrrr")  # fmt: skip
+                   "ms / output token (rounds)", "speed-up vs FP16 (rounds)", "prefill (s)"], "lllrrrrr")  # fmt: skip
     rows = []
     for path in exports:
         e = json.loads(path.read_text())
@@ -49,7 +49,9 @@ def export_table(exports: list[Path], costs: list[Path]) -> tuple[list, list[dic
         g = e["gguf"]
         kind = "GGUF F16 (llama)" if e["variant"] == "fp16" else (
             f"GGUF TQ2_0 (bitnet{', padded to 768' if g['padded'] else ''})")  # fmt: skip
-        timing = [f"{c['resident_bytes'] / 1e6:.0f}", f"{c['ms_per_token']:.1f}", f"{c['tokens_per_s']:.1f}",
+        timing = [f"{c['resident_bytes'] / 1e6:.0f}",
+                  f"{c['ms_per_token']:.1f} ({', '.join(f'{x:.1f}' for x in c['rounds_ms_per_token'])})",
+                  f"x{c['speedup_vs_first']:.2f} ({', '.join(f'{x:.2f}' for x in c['speedup_vs_first_by_round'])})",
                   f"{c['prefill_s']:.2f}"] if c else ["-"] * 4  # fmt: skip
         table.add(name, kind, agree(g["agreement"]) + f" (vs {g['oracle']})", f"{g['bytes'] / 1e6:.0f}", *timing)
         if "hf" in e:
@@ -65,13 +67,13 @@ def export_table(exports: list[Path], costs: list[Path]) -> tuple[list, list[dic
                      "gguf_correlation": g["agreement"]["correlation"], "gguf_kl": g["agreement"]["kl_nats"],
                      "hf_correlation": e.get("hf", {}).get("agreement", {}).get("correlation"),
                      "hf_first_block_equal_fraction": e.get("hf", {}).get("first_block_equal_fraction"),
-                     **{k: c.get(k) for k in ("resident_bytes", "ms_per_token", "tokens_per_s", "prefill_s",
-                                              "threads", "cpu")}})  # fmt: skip
+                     **{k: c.get(k) for k in ("resident_bytes", "ms_per_token", "tokens_per_s", "speedup_vs_first",
+                                              "prefill_s", "threads", "cpu")}})  # fmt: skip
     return table, rows
 
 
 def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path, profile: str,
-        ngram: dict | None = None, exports: list[Path] = (), costs: list[Path] = ()) -> list[dict]:  # fmt: skip
+        ngram: dict | None = None, exports: list[Path] = (), cost: list[Path] = ()) -> list[dict]:  # fmt: skip
     runs = [(json.loads(s.read_text()), json.loads(c.read_text())) for s, c in zip(summaries, configs)]
     sets = [n for n, _ in VAL_NAMES if all(f"val_{n}_loss" in s for s, _ in runs)]
     names = dict(VAL_NAMES)
@@ -137,8 +139,9 @@ def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path,
     notes = [*claims, "", f"Device: {first['device']}. Rule `bitdistill_table`, from the runs' summary.json and "
              "config.json."]  # fmt: skip
     if exports:
-        etable, erows = export_table(exports, costs)
-        c = next((json.loads(p.read_text()) for p in costs), None)
+        timing = json.loads(cost[0].read_text()) if cost else None
+        etable, erows = export_table(exports, timing)
+        c = timing["models"][0] if timing else None
         notes += ["", "## Exports and inference cost of the real model (llama.cpp, this CPU)", "",
                   "Every export is checked on the logits of the same 64 tokens before it is timed. The student's "
                   "widths (d_model 576) are not whole TQ2_0 blocks of 256, so its GGUF is padded with zeros to 768 "
@@ -150,7 +153,9 @@ def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path,
                   "on token ids.", "", etable, ""]  # fmt: skip
         if c:
             notes.append(f"Timing: greedy decoding of {c['new_tokens']} tokens after a {c['prompt_tokens']}-token "
-                         f"prompt, median time per token; {c['threads']} threads of {c['cpu']}; resident memory of "
+                         f"prompt, median time per token; {c['threads']} threads of {c['cpu']}; {timing['rounds']} "
+                         "rounds, each measuring every model once in a fresh process (the row: its median round; the "
+                         "speed-up: each round's FP16 time over the model's, median over rounds); resident memory of "
                          "the process while decoding, less what it held before loading (rules `export_real`, "
                          "`cost_gguf`).")  # fmt: skip
     columns = ["arm", "tokens", "logit_weight", "relation_weight", "temperature", "cpt_steps", "status",

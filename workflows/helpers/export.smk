@@ -8,11 +8,9 @@ def packed_manifests(profile):
 
 
 def real_exports(profile):
-    """export-real's outputs for the BitDistill table: each teacher (FP16) and its students, with their cost."""
+    """export-real's outputs for the BitDistill table: the teacher (FP16) first, then its students."""
     teachers = sorted({r.distill.teacher for r in PILOTS[profile].values() if r.distill is not None})
-    models = [m for t in teachers for m in [t, *students(profile, t)]]
-    return ([f"results/{profile}/export/{m}/exports.json" for m in models],
-            [f"results/{profile}/export/{m}/cost.json" for m in models])
+    return [f"results/{profile}/export/{m}/exports.json" for t in teachers for m in [t, *students(profile, t)]]
 
 
 def real_export_model(profile, model):
