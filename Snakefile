@@ -25,6 +25,11 @@ include: "workflows/cost.smk"
 include: "workflows/paper.smk"
 
 
+onstart:
+    # a SLURM account or partition the cluster refuses stops here, with SLURM's message (workflows/common.smk)
+    slurm_preflight(workflow)
+
+
 rule all:
     # The default job: the ladder, its count-model floor, training and evaluation tables, the checks and the
     # energy model. The PTQ tables (table3, figure7), Table 6 and the cost side (table4, figure8, table7) are

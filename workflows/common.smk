@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
 from bitnet_repro.profile import Profile  # noqa: E402
 from bitnet_repro.data import cache_key  # noqa: E402
 from bitnet_repro.utils import atomic_write_text  # noqa: E402
+from workflows.slurm.preflight import slurm_preflight  # noqa: E402
 
 PROFILE = config.get("profile", "cpu")
 PROFILES, RUNS, PILOTS, DATA_KEYS = {}, {}, {}, {}
@@ -72,6 +74,15 @@ def write_run_config(run, path, log):
     """config.json of a run, as `python -m bitnet_repro config` writes it."""
     atomic_write_text(Path(path), json.dumps(run.to_dict(), indent=2))
     Path(log).write_text(f"{run.name} ({run.run_id}): {path}\n")
+
+
+def whole_machine(profile):
+    """Threads of a timing job: every core Snakemake was given (--cores); under a cluster executor, which has no
+    --cores (workflow.cores raises), the cost section's `threads`, the cores the measurement itself uses."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return PROFILES[profile].cost.threads
 
 
 def report_results(profile):

@@ -1,6 +1,6 @@
 # Cost. Inference (bitnet_repro/cost/measure.py): the paper's shapes with random weights, measured on the machine
 # at hand through llama.cpp and this suite's PyTorch path. Each measurement takes the whole machine (threads:
-# workflow.cores) so that no other job shares its cores; the models of a size are written once and removed
+# whole_machine) so that no other job shares its cores; the models of a size are written once and removed
 # when every measurement of that size is done. Training (bitnet_repro/cost/train_bench.py): FP16 and BitNet
 # training steps timed side by side.
 
@@ -34,7 +34,7 @@ rule cost_measure:
         c=lambda wc: PROFILES[wc.profile].cost,
     log:
         "results/{profile}/logs/cost_measure-{size}-{engine}-{variant}.log",
-    threads: workflow.cores
+    threads: lambda wc: whole_machine(wc.profile)
     conda:
         "../environment.yml"
     shell:
@@ -53,7 +53,7 @@ rule cost_throughput_fp16:
         c=lambda wc: PROFILES[wc.profile].cost,
     log:
         "results/{profile}/logs/cost_throughput-fp16.log",
-    threads: workflow.cores
+    threads: lambda wc: whole_machine(wc.profile)
     conda:
         "../environment.yml"
     shell:
@@ -72,7 +72,7 @@ rule cost_throughput_bitnet_b158:
         c=lambda wc: PROFILES[wc.profile].cost,
     log:
         "results/{profile}/logs/cost_throughput-bitnet_b158.log",
-    threads: workflow.cores
+    threads: lambda wc: whole_machine(wc.profile)
     conda:
         "../environment.yml"
     shell:
@@ -81,8 +81,7 @@ rule cost_throughput_bitnet_b158:
 
 
 rule bench_train_step:
-    # Asks for more threads than any machine has: Snakemake caps it at --cores, so the benchmark gets every
-    # core and nothing runs beside the timing.
+    # Asks for every core Snakemake was given (whole_machine), so that nothing runs beside the timing.
     output:
         "results/{profile}/bench/train_step.json",
     params:
@@ -93,7 +92,7 @@ rule bench_train_step:
         "results/{profile}/logs/bench_train_step.log",
     benchmark:
         "results/{profile}/benchmarks/bench_train_step.tsv"
-    threads: 256
+    threads: lambda wc: whole_machine(wc.profile)
     conda:
         "../environment.yml"
     shell:

@@ -119,7 +119,7 @@ rule check_hf_parity:
 
 
 rule bench_eval:
-    # Scoring throughput on CPU, every core (threads capped at --cores), nothing beside it.
+    # Scoring throughput on CPU, every core Snakemake was given (whole_machine), nothing beside it.
     input:
         lambda wc: [f"results/{wc.profile}/runs/{r.run_id}/summary.json" for r in bench_eval_models(wc.profile)[0]],
     output:
@@ -134,7 +134,7 @@ rule bench_eval:
         "results/{profile}/logs/bench_eval.log",
     benchmark:
         "results/{profile}/benchmarks/bench_eval.tsv"
-    threads: 256
+    threads: lambda wc: whole_machine(wc.profile)
     conda:
         "../environment.yml"
     shell:

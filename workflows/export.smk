@@ -51,7 +51,7 @@ rule cost_gguf:
         ),
     log:
         "results/{profile}/logs/cost_gguf.log",
-    threads: workflow.cores
+    threads: lambda wc: whole_machine(wc.profile)
     conda:
         "../environment.yml"
     shell:

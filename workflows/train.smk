@@ -57,7 +57,7 @@ rule train_model:
     params:
         data=lambda wc: run_data_dir(wc.profile, wc.run_id),
         out=lambda wc, output: os.path.dirname(output.summary),
-        launch=lambda wc, resources: launcher(wc.profile, resources.gpu),
+        launch=lambda wc, resources: launcher(resources.gpu, resources.get("tasks")),
     log:
         "results/{profile}/logs/train-{run_id}.log",
     benchmark:

@@ -16,10 +16,13 @@ def gpus_per_run(profile, run_id):
     return PROFILES[profile].gpus_per_run
 
 
-def launcher(profile, gpus):
-    """`python -m bitnet_repro` for one process; torchrun (DDP / FSDP, one process per GPU) for several."""
-    if gpus > 1:
-        return f"torchrun --standalone --nproc-per-node {gpus} -m bitnet_repro"
+def launcher(gpus, tasks=None):
+    """`python -m bitnet_repro` for one process; torchrun (DDP / FSDP) for several: one process per GPU on CUDA
+    profiles, else one per task of the job (the `tasks` resource: gloo processes on CPU, e.g. a SLURM job of
+    several tasks, `--set-resources train_model:tasks=2 train_model:mpi=torchrun`, README "SLURM")."""
+    procs = gpus or tasks or 1
+    if procs > 1:
+        return f"torchrun --standalone --nproc-per-node {procs} -m bitnet_repro"
     return "python -m bitnet_repro"
 
 
