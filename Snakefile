@@ -107,6 +107,13 @@ rule bitdistill:
         f"results/{PROFILE}/tables/bitdistill.md",
 
 
+rule bitdistill_sweep:
+    # BitDistill's loss weights: the distilling arm's recipe at several weight pairs for a shorter training (the
+    # `bitdistill` section's `sweep`; not in `all`)
+    input:
+        f"results/{PROFILE}/tables/bitdistill_sweep.md",
+
+
 rule ngram:
     # Kneser-Ney count-model baselines on the profile's training tokens
     input:

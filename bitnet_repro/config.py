@@ -161,7 +161,7 @@ class TrainConfig:
     eval_every: int = 50
     eval_tokens: int = 65536  # tokens per validation set per evaluation
     ckpt_every: int = 50
-    diverge_factor: float = 4.0  # loss above this factor times its running minimum counts as divergence
+    diverge_factor: float = 4.0  # cross-entropy above this factor times its running minimum counts as divergence
     device: str = "cpu"
     amp: bool = True  # bf16 autocast where the device supports it (CUDA); CPU trains in fp32
     threads: int = 0  # torch intra-op threads on CPU; 0 keeps torch's default

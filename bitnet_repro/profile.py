@@ -103,6 +103,28 @@ def distill_runs(profile: dict[str, Any]) -> list[RunConfig]:
     return runs
 
 
+def distill_sweep_runs(profile: dict[str, Any]) -> list[RunConfig]:
+    """The loss-weight sweep of the `bitdistill` section (its `sweep`): the `bitdistill` arm's recipe with each
+    (logits, relations) weight pair, for the sweep's own (shorter) training; named
+    `distill-sweep-logits<w>-relations<w>`. `snakemake bitdistill_sweep`."""
+    section = (profile.get("bitdistill") or {}).get("sweep")
+    if not section:
+        return []
+    base = next((r for r in distill_runs(profile) if r.distill.logit_weight or r.distill.relation_weight), None)
+    if base is None:
+        raise ConfigError("bitdistill.sweep: the section has no arm with distillation weights to sweep from")
+    train = build_section(TrainConfig, {**dataclasses.asdict(base.train), **section.get("train", {})},
+                          "bitdistill.sweep.train")  # fmt: skip
+    model = dataclasses.replace(base.model, max_seq_len=max(base.model.max_seq_len, train.seq_len))
+    runs = []
+    for logit_weight, relation_weight in section["weights"]:
+        distill = dataclasses.replace(base.distill, logit_weight=logit_weight, relation_weight=relation_weight,
+                                      cpt_steps=section.get("cpt_steps", base.distill.cpt_steps))  # fmt: skip
+        name = f"distill-sweep-logits{logit_weight:g}-relations{relation_weight:g}"
+        runs.append(dataclasses.replace(base, name=name, train=train, model=model, distill=distill))
+    return runs
+
+
 def make_run(
     profile: dict[str, Any],
     data: DataConfig,
@@ -288,7 +310,7 @@ class Profile:
             raise ConfigError(f"check_resume_run: {check!r} is not a run of the ladder; runs: {[r.name for r in runs]}")
         return cls(
             name=raw["name"], data=profile_data(raw), runs=runs,
-            pilots=tuple(pilot_runs(raw) + budget_runs(raw) + distill_runs(raw)),
+            pilots=tuple(pilot_runs(raw) + budget_runs(raw) + distill_runs(raw) + distill_sweep_runs(raw)),
             eval=_section(EvalSection, raw.get("eval"), "eval"),
             pretrained=_section(PretrainedSection, raw.get("pretrained"), "pretrained"),
             ptq=_section(PTQSection, raw.get("ptq"), "ptq"), cost=_section(CostSection, raw.get("cost"), "cost"),

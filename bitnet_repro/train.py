@@ -313,20 +313,25 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
                 (loss / len(micro)).backward()
             loss_sum += loss.detach()
         loss_val = loss_sum / len(micro)
+        # divergence is judged on the cross-entropy, one quantity for the whole run: a distillation run's objective
+        # gains its weighted KD terms at cpt_steps, a jump that is not a divergence
+        ce_val = torch.tensor(parts["ce"], device=device) if "ce" in parts else loss_val
         if world > 1:
             dist.all_reduce(loss_val, op=dist.ReduceOp.AVG)
-        loss_f = float(loss_val)
+            if ce_val is not loss_val:
+                dist.all_reduce(ce_val, op=dist.ReduceOp.AVG)
+        loss_f, ce_f = float(loss_val), float(ce_val)
         max_norm = t.grad_clip if t.grad_clip > 0 else math.inf
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
         grad_norm = float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)  # DTensor under FSDP
-        if not math.isfinite(loss_f) or not math.isfinite(grad_norm) or loss_f > t.diverge_factor * min_loss:
+        if not math.isfinite(loss_f) or not math.isfinite(grad_norm) or ce_f > t.diverge_factor * min_loss:
             status, diverged_at = "diverged", step
             log.warning("%s diverged at step %d (loss %.4g, grad norm %.4g)", cfg.name, step, loss_f, grad_norm)
             optimizer.zero_grad(set_to_none=True)
         else:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            min_loss = min(min_loss, loss_f)
+            min_loss = min(min_loss, ce_f)
         dt = time.perf_counter() - step_tic
         record: dict[str, Any] = {"step": step, "tokens": (step + 1) * t.batch_tokens, "loss": round(loss_f, 6),
                                   "lr": lr, "weight_decay": wd, "grad_norm": round(grad_norm, 6),

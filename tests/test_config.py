@@ -181,3 +181,26 @@ def test_bitdistill_runs_are_students_of_the_teacher_shape_on_its_tokens():
     assert runs[0].distill.cpt_steps == 10 and runs[1].distill.logit_weight == 0
     assert {r.run_id for r in runs} <= {r.run_id for r in Profile.from_dict(profile).pilots}
     assert distill_runs(load_profile("smoke")) == []
+
+
+def test_the_bitdistill_sweep_is_the_distilling_arm_at_each_weight_pair():
+    from bitnet_repro.profile import Profile, distill_runs, distill_sweep_runs
+
+    profile = load_profile("cpu")
+    arm = next(r for r in distill_runs(profile) if r.name == "bitdistill-bitdistill")
+    sweep = distill_sweep_runs(profile)
+    pairs = [(r.distill.logit_weight, r.distill.relation_weight) for r in sweep]
+    assert pairs == [tuple(w) for w in profile["bitdistill"]["sweep"]["weights"]]
+    assert sweep[0].name == "distill-sweep-logits1-relations1"
+    for r in sweep:  # the arm's recipe but for the sweep's length
+        assert r.model == arm.model and r.data == arm.data
+        assert (r.train.lr, r.train.batch_tokens, r.train.seq_len) == (arm.train.lr, arm.train.batch_tokens,
+                                                                       arm.train.seq_len)  # fmt: skip
+        assert r.train.steps == profile["bitdistill"]["sweep"]["train"]["steps"] < arm.train.steps
+        assert r.distill.temperature == arm.distill.temperature and r.distill.teacher == arm.distill.teacher
+    assert len({r.run_id for r in sweep}) == len(sweep)
+    assert {r.run_id for r in sweep} <= {r.run_id for r in Profile.from_dict(profile).pilots}
+    no_arm = {**profile, "bitdistill": {**profile["bitdistill"], "arms": {"qat": {"logit_weight": 0,
+                                                                                  "relation_weight": 0}}}}  # fmt: skip
+    with pytest.raises(ConfigError, match="no arm with distillation weights"):
+        distill_sweep_runs(no_arm)

@@ -190,6 +190,48 @@ def test_bitdistill_table_reads_students_against_the_teacher(tmp_path):
     assert "bitdistill n-gram level; qat n-gram level" in md  # bpb 2.0 and 2.25 against the floor's 1.9
 
 
+def test_bitdistill_sweep_table_ranks_the_weight_pairs(tmp_path):
+    import json
+
+    from bitnet_repro.paper import bitdistill_sweep
+
+    files = []
+    for (lw, rw), loss in {(1, 1): 6.0, (10, 1): 5.5, (1, 10): 6.2}.items():
+        d = tmp_path / f"{lw}-{rw}"
+        d.mkdir()
+        summary = {"run_id": f"distill-sweep-{lw}-{rw}-x", "tokens": 1000, "status": "completed",
+                   "wall_time_s": 10.0, "device": "cpu",
+                   **{f"val_{n}_loss": loss for n in ("c4", "indomain", "wikitext2")},
+                   **{f"teacher_val_{n}_loss": 3.0 for n in ("c4", "indomain", "wikitext2")}}  # fmt: skip
+        config = {"train": {"steps": 8}, "distill": {"logit_weight": lw, "relation_weight": rw, "temperature": 5.0,
+                                                    "layer": -1, "cpt_steps": 4}}  # fmt: skip
+        (d / "summary.json").write_text(json.dumps(summary))
+        (d / "config.json").write_text(json.dumps(config))
+        files.append(d)
+    rows = bitdistill_sweep.run([f / "summary.json" for f in files], [f / "config.json" for f in files], [1.0, 1.0],
+                                tmp_path / "t.csv", tmp_path / "t.md", "test")  # fmt: skip
+    assert [(r["logit_weight"], r["relation_weight"]) for r in rows] == [(10, 1), (1, 1), (1, 10)]
+    md = (tmp_path / "t.md").read_text()
+    assert "Lowest mean validation loss: logits 10, relations 1 (5.500 nats); the settings span 0.700 nats" in md
+    assert "The profile's weights (1, 1) rank 2 of 3, +0.500 nats from the best." in md
+    assert "| 1, 1 (profile's choice) | 6.000 | 6.000 | 6.000 | 6.000 | +0.500 | +3.000 / +3.000 / +3.000 | 10 |" in md
+
+
+def test_the_kd_terms_switching_on_is_not_a_divergence(token_dir, tmp_path):
+    """At cpt_steps the objective gains its weighted KD terms, far above the cross-entropy alone; divergence is
+    judged on the cross-entropy, so the run goes on (the loss weights of a sweep were stopped here as diverged)."""
+    import json
+
+    from bitnet_repro.train import train
+
+    run = _student_run(_teacher(tmp_path), logit_weight=100.0, relation_weight=100.0, cpt_steps=2)
+    run = replace(run, train=replace(run.train, steps=4, eval_every=4))
+    summary = train(run, token_dir, tmp_path / "run", progress=False)
+    rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert rows[2]["loss"] > run.train.diverge_factor * min(r["loss"] for r in rows[:2])  # the jump is there
+    assert summary["status"] == "completed" and "diverged_at_step" not in summary
+
+
 def test_sigkill_of_a_distillation_run_then_resume(token_dir, tmp_path):
     """A real SIGKILL of a distillation run (teacher loaded, relation and logits terms on) past its continued
     pre-training; the rerun resumes from its checkpoint and ends bitwise where an uninterrupted run ends."""

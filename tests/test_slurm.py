@@ -36,3 +36,5 @@ def test_the_cluster_profiles_name_the_resources_the_executor_reads():
     assert "tasks" not in train and train["tasks_per_gpu"] == 0
     local = yaml.safe_load((REPO / "workflows/slurm/local/config.yaml").read_text())
     assert local["default-resources"]["slurm_partition"] == "local" and local["executor"] == "slurm"
+    # a job cancelled with scancel is "CANCELLED by <uid>" in sacct, which the plugin does not read as failed
+    assert paper["slurm-status-command"] == local["slurm-status-command"] == "squeue"

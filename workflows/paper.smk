@@ -366,3 +366,22 @@ rule bitdistill_table:
         "python -m bitnet_repro bitdistill-table {input.summaries} --configs {input.configs} --ngram {input.ngram} "
         "--exports {input.exports} --cost {input.cost} --profile {wildcards.profile} --out-csv {output.csv} "
         "--out-md {output.md} > {log} 2>&1"
+
+
+rule bitdistill_sweep_table:
+    # BitDistill's loss weights chosen by a short sweep (the `bitdistill` section's `sweep`): `snakemake bitdistill_sweep`.
+    input:
+        summaries=lambda wc: pilot_summaries(wc.profile, prefix="distill-sweep-"),
+        configs=lambda wc: [s.replace("summary.json", "config.json") for s in pilot_summaries(wc.profile, "distill-sweep-")],
+    output:
+        csv="results/{profile}/tables/bitdistill_sweep.csv",
+        md=report("results/{profile}/tables/bitdistill_sweep.md", caption="report/bitdistill_sweep.rst", category=REPORT_PTQ),
+    params:
+        chosen=lambda wc: distill_weights(wc.profile),
+    log:
+        "results/{profile}/logs/bitdistill_sweep_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro bitdistill-sweep-table {input.summaries} --configs {input.configs} "
+        "--chosen {params.chosen} --profile {wildcards.profile} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"

@@ -82,4 +82,12 @@ STUDENT_MAX_LENGTH = 2048
 
 def students(profile, teacher):
     """Run ids of the profile's low-bit models trained from `teacher` (the `bitdistill` section's arms)."""
-    return [rid for rid, r in PILOTS[profile].items() if r.distill is not None and r.distill.teacher == teacher]
+    return [rid for rid, r in PILOTS[profile].items()
+            if r.distill is not None and r.distill.teacher == teacher and rid.startswith("bitdistill-")]
+
+
+def distill_weights(profile):
+    """The (logits, relations) weights of the profile's distilling `bitdistill` arm, as `--chosen`'s two values."""
+    arm = next(r for rid, r in PILOTS[profile].items() if rid.startswith("bitdistill-")
+               and r.distill is not None and (r.distill.logit_weight or r.distill.relation_weight))
+    return f"{arm.distill.logit_weight:g} {arm.distill.relation_weight:g}"

@@ -7,11 +7,15 @@ Every Snakemake call is the suite's own (`snakemake -s Snakefile -d <work dir> -
 workflows/slurm/local`), in a work directory under results/slurm/work/. What was measured goes to
 results/slurm/{smoke,faults}.{json,md}; the process exits non-zero when a check fails.
 
-smoke: runs `snakemake smoke` with every job a SLURM job and compares every table, JSON and CSV it made with
-those of a local run (`--cores 2`, in results/smoke/, made first when missing or with --local), byte for byte.
-faults (profile `slurmcheck`: one model, 3,000 steps, a checkpoint every 100):
-  - a reference run; the same run as one job of 2 SLURM tasks launched by torchrun (gloo, 2 processes), equal
-    to the reference within the DDP test's tolerance (tests/test_train.py);
+smoke: README's SLURM commands (the block after `<!-- slurm-commands -->`), verbatim but for their `pip install`
+line, in a copy of the repository (results/slurm/work/smoke/): `snakemake smoke` with every job a SLURM job; then
+every table, JSON and CSV it made compared with those of a local run (`--cores 2`, in results/smoke/, made first
+when missing or with --local), byte for byte.
+faults (profile `slurmcheck`: one model, 1,200 steps, a checkpoint every 100; `slurmcheck-ddp`: the same model for
+3 steps):
+  - slurmcheck-ddp as one SLURM job of one process, and as one job of 2 SLURM tasks launched by torchrun (gloo, 2
+    processes): equal within the DDP test's tolerance (tests/test_train.py, which also compares 3 steps; over a
+    long run the two summation orders drift apart until ternary weights flip);
   - scancel of the running training job after a checkpoint, then the target again: it resumes and ends
     bitwise equal to the reference;
   - a one-minute time limit: Snakemake reports the job failed with its log; the target again resumes, bitwise;
@@ -33,6 +37,37 @@ OUT = REPO / "results" / "slurm"
 WORK = OUT / "work"
 PROFILE = str(REPO / "workflows" / "slurm" / "local")
 TABLE_SUFFIXES = {".md", ".csv", ".json", ".tsv", ".jsonl"}
+# what the checks cover: a change to any of these makes the committed results stale (`needed`; .ci/run)
+COVERED = ["Snakefile", "workflows", "bitnet_repro/train.py", "bitnet_repro/checkpoint.py", "README.md"]
+
+
+def repo_files(*paths):
+    """The repository's files (tracked, or new and not ignored) under `paths`, sorted."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "--", *paths], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return sorted({x for x in out.splitlines() if (REPO / x).is_file()})
+
+
+def covered_hash():
+    """sha256 over the covered files' paths and contents (README: its SLURM commands only)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for rel in repo_files(*COVERED):
+        if rel.startswith("results/"):
+            continue
+        data = readme_commands().encode() if rel == "README.md" else (REPO / rel).read_bytes()
+        h.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def readme_commands():
+    """README's SLURM commands: the bash block after `<!-- slurm-commands -->`."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"<!-- slurm-commands -->\s*```bash\n(.*?)```", text, re.S)
+    if not block:
+        sys.exit("README.md has no `<!-- slurm-commands -->` block")
+    return block.group(1)
 
 
 def snakemake(workdir, *args, log, timeout=1800, background=False):
@@ -160,14 +195,24 @@ def check_smoke(args):
     if local_log.exists():  # the local run's wall time, as Snakemake reports it
         result["local_wall_s"] = elapsed(local_log.read_text(errors="replace"))
     work, log = WORK / "smoke", OUT / "logs" / "smoke.log"
-    if args.reuse:  # the SLURM run already made (its Snakemake log in results/slurm/logs/smoke.log)
+    # README's commands as a user types them (but the install: this environment has the plugin already)
+    commands = "\n".join(x for x in readme_commands().splitlines() if not x.startswith("pip "))
+    if args.reuse:  # the SLURM run already made (its output in results/slurm/logs/smoke.log)
         text = log.read_text(errors="replace")
         rc = 0 if "(100%) done" in text else 1
-        wall = elapsed(text)
     else:
         shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        rc, wall, text = snakemake(work, "smoke", "--config", "profile=smoke", log=log)
+        for rel in repo_files("."):  # a copy of the repository as it is (committed or not), results left out
+            if not rel.startswith("results/"):
+                (work / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO / rel, work / rel)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "w") as fh:
+            rc = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=work, stdout=fh,
+                                stderr=subprocess.STDOUT).returncode  # fmt: skip
+        text = log.read_text(errors="replace")
+    wall = elapsed(text)
+    result["readme_commands_run"] = commands.splitlines()
     ids = slurm_job_ids(text)
     jobs = sacct(ids)
     local_rules = sorted(set(re.findall(r"localrule (\w+):", text)))
@@ -181,6 +226,7 @@ def check_smoke(args):
         else:
             differ[k] = sorted(f for f in keys if not TIMING.search(f))[:8]
     result.update({
+        "covered_hash": covered_hash(),
         "slurm_rc": rc, "slurm_wall_s": wall, "slurm_jobs": len(ids),
         "slurm_jobs_completed": sum(j["State"] == "COMPLETED" for j in jobs),
         "slurm_jobs_by_rule": {r: len(slurm_job_ids(text, r)) for r in sorted(set(re.findall(r"/rule_(\w+)/", text)))},
@@ -200,8 +246,8 @@ def check_smoke(args):
 # faults
 
 
-def run_dir(work):
-    runs = list((work / "results" / "slurmcheck" / "runs").glob("*/config.json"))
+def run_dir(work, profile="slurmcheck"):
+    runs = list((work / "results" / profile / "runs").glob("*/config.json"))
     return runs[0].parent if runs else None
 
 
@@ -262,8 +308,10 @@ def check_faults(args):
     work.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work / "results" / "slurmcheck" / "runs", ignore_errors=True)
     unlock(work, "slurmcheck")
+    shutil.rmtree(work / "results" / "slurmcheck-ddp" / "runs", ignore_errors=True)
+    unlock(work, "slurmcheck-ddp")
     logs, cfg = OUT / "logs", ["--config", "profile=slurmcheck"]
-    result, ok = {}, True
+    result, ok = {"covered_hash": covered_hash()}, True
 
     # A wrong account, a wrong partition: Snakemake stops with SLURM's message, no job is queued
     for what, res in (("account", "slurm_account=no_such_account slurm_partition=local"),
@@ -319,17 +367,24 @@ def check_faults(args):
     ok &= rc2 == 0 and bool(resumed) and cmp["bitwise"] and cmp["losses_equal"]
     shutil.rmtree(run)
 
-    # torchrun on a job of 2 SLURM tasks (gloo): the same weights as one process, within the DDP test's tolerance
-    rc, wall, text = snakemake(work, "train", *cfg, "--retries", "0", "--set-resources", "train_model:tasks=2",
+    # torchrun on a job of 2 SLURM tasks (gloo) against one process, a few steps: the DDP test's tolerance
+    ddp = ["--config", "profile=slurmcheck-ddp"]
+    rc0, wall0, text0 = snakemake(work, "train", *ddp, "--retries", "0", log=logs / "torchrun-reference.log")
+    ref = work / "reference-ddp"
+    shutil.rmtree(ref, ignore_errors=True)
+    run_dir(work, "slurmcheck-ddp").rename(ref)
+    (ref / "config.json").rename(ref / "config.json.ref")
+    rc, wall, text = snakemake(work, "train", *ddp, "--retries", "0", "--set-resources", "train_model:tasks=2",
                                "train_model:mpi=torchrun", log=logs / "torchrun.log")  # README's command
-    run = run_dir(work)
+    run = run_dir(work, "slurmcheck-ddp")
     ids = slurm_job_ids(text, "train_model")
-    train_log = next((work / "results" / "slurmcheck" / "logs").glob("train-*.log")).read_text()
-    cmp = compare(run, ref, bitwise=False) if rc == 0 else {}
-    result["torchrun_2_tasks"] = {"rc": rc, "wall_s": wall, "jobs": sacct(ids),
+    train_log = next((work / "results" / "slurmcheck-ddp" / "logs").glob("train-*.log")).read_text()
+    cmp = compare(run, ref, bitwise=False) if rc == rc0 == 0 else {}
+    result["torchrun_2_tasks"] = {"reference_rc": rc0, "rc": rc, "wall_s": wall, "jobs": sacct(ids),
+                                  "reference_job": sacct(slurm_job_ids(text0, "train_model")),
                                   "launched_by_torchrun": "torchrun" in text or "torch.distributed" in train_log,
-                                  **cmp}
-    ok &= rc == 0 and cmp.get("allclose_rtol1e-4_atol1e-5", False) and cmp.get("losses_rel_1e-4", False)
+                                  **cmp}  # fmt: skip
+    ok &= rc == rc0 == 0 and cmp.get("allclose_rtol1e-4_atol1e-5", False) and cmp.get("losses_rel_1e-4", False)
     ok &= cmp.get("world_size") == 2
     result["all_passed"] = bool(ok)
     write("faults", result)
@@ -344,7 +399,14 @@ def main():
     s.add_argument("--reuse", action="store_true", help="compare the SLURM run already in results/slurm/work/smoke")
     f = sub.add_parser("faults")
     f.add_argument("--clean", action="store_true", help="also remove the work directory's data")
+    sub.add_parser("needed", help="exit 0 when the covered files changed since the committed results (else 1)")
     args = p.parse_args()
+    if args.what == "needed":
+        done = [json.loads(p.read_text()).get("covered_hash") for p in (OUT / "smoke.json", OUT / "faults.json")
+                if p.exists()]  # fmt: skip
+        stale = len(done) < 2 or any(h != covered_hash() for h in done)
+        print("the SLURM checks are " + ("stale: run them" if stale else "current for these files"))
+        sys.exit(0 if stale else 1)
     os.environ.setdefault("SLURM_CONF", "/var/lib/bitnet-repro-slurm/etc/slurm.conf")
     ok = check_smoke(args) if args.what == "smoke" else check_faults(args)
     sys.exit(0 if ok else 1)

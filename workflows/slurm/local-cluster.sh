@@ -42,9 +42,9 @@ pid_of() {  # pid of a daemon this script started, if it is still that program
 running() { pid_of "$1" >/dev/null; }
 
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
-  local end=$((SECONDS + $1)) what=$2; shift 2
+  local limit=$1 what=$2 end=$((SECONDS + $1)); shift 2
   while [ $SECONDS -lt $end ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
-  die "$what did not come up within ${t}s (logs: $LOG)"
+  die "$what did not come up within ${limit}s (logs: $LOG)"
 }
 
 node_idle() { sinfo -h -N -o '%T' 2>/dev/null | grep -qx idle; }
