@@ -20,6 +20,11 @@ def arguments(p: argparse.ArgumentParser) -> None:
                    help="the weights the profile's bitdistill arm trains with")  # fmt: skip
 
 
+def block(layer: int) -> str:
+    """The distilled block as a reader says it (negative indices count from the last)."""
+    return "the last block" if layer == -1 else f"block {layer}"
+
+
 def run(summaries: list[Path], configs: list[Path], chosen: list[float], out_csv: Path, out_md: Path,
         profile: str) -> list[dict]:  # fmt: skip
     runs = [(json.loads(s.read_text()), json.loads(c.read_text())) for s, c in zip(summaries, configs, strict=True)]
@@ -61,7 +66,7 @@ def run(summaries: list[Path], configs: list[Path], chosen: list[float], out_csv
         claims.append(f"- The profile's weights ({chosen[0]:g}, {chosen[1]:g}) rank {rank} of {len(rows)}, "
                       f"{chosen_row['mean_val_loss'] - best['mean_val_loss']:+.3f} nats from the best.")  # fmt: skip
     intro = ["", f"Profile `{profile}`: the `bitdistill` arm's recipe (SubLN, ternary weights, 8-bit activations, "
-             f"T={best['temperature']:g}, relations at block {best['layer']}) trained for {best['steps']} steps "
+             f"T={best['temperature']:g}, relations at {block(best['layer'])}) trained for {best['steps']} steps "
              f"({best['tokens']:,} tokens; cross-entropy only for the first {best['cpt_steps']}) with each pair of "
              "loss weights, one run per pair (one seed: differences of a few hundredths of a nat are within what "
              "another data order could give). Loss in nats per token on the first validation tokens of each set, "
