@@ -1,6 +1,7 @@
 # bitnet-repro: one DAG for every scale. Pick a profile with `--config profile=<smoke|cpu|paper>`
 # (default: cpu). Targets: smoke, train, bench, eval, pretrained, table1..table4, table6, table7, figure3,
-# figure7, figure8, pack, all, and report_all for the report (README "Report"). See README.
+# figure6, figure7, figure8, figure10, hparams, claims, pack, all, and report_all for the report (README "Report").
+# See README.
 from snakemake.utils import min_version
 
 min_version("8.0")
@@ -47,6 +48,8 @@ rule all:
         f"results/{PROFILE}/tables/tasks.md",
         f"results/{PROFILE}/checks/hf_parity.json",
         f"results/{PROFILE}/tables/packed.md",
+        f"results/{PROFILE}/tables/hparams.md",
+        f"results/{PROFILE}/figures/figure10.png",
         "results/energy/table2.md",
         "results/energy/figure3.png",
 
@@ -86,6 +89,34 @@ rule smoke:
         "results/smoke/figures/eval_scaling.png",
         "results/smoke/checks/hf_parity.json",
         "results/smoke/tables/table3.md",
+        "results/smoke/tables/hparams.md",
+        "results/smoke/figures/figure10.png",
+
+
+rule claims:
+    # The claims ledger (results/<profile>/tables/claims.{json,md}): the paper's headline claims checked on the
+    # profile's results. It reads Table 3, Figure 7's table, Table 6 and the cost tables, so it builds them.
+    input:
+        f"results/{PROFILE}/tables/claims.md",
+
+
+rule figure6:
+    # Figure 6: the stability test, FP16 and BitNet b1 over a ladder of peak LRs (the `stability` section; not in
+    # `all`)
+    input:
+        f"results/{PROFILE}/figures/figure6.png",
+
+
+rule hparams:
+    # Tables 10-13: the hyperparameters the DAG trains with, beside the paper's (in `all`)
+    input:
+        f"results/{PROFILE}/tables/hparams.md",
+
+
+rule figure10:
+    # Figure 10: the LR and weight-decay schedule drawn from a run's metrics (in `all`)
+    input:
+        f"results/{PROFILE}/figures/figure10.png",
 
 
 rule pilots:

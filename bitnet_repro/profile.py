@@ -51,11 +51,12 @@ def runs_from_profile(profile: dict[str, Any]) -> list[RunConfig]:
     return runs
 
 
-def pilot_runs(profile: dict[str, Any]) -> list[RunConfig]:
+def pilot_runs(profile: dict[str, Any], key: str = "pilots", prefix: str = "pilot") -> list[RunConfig]:
     """The profile's learning-rate pilots (its `pilots` section): one size, each variant at each listed peak
     LR with that variant's recipe, `steps` steps; named `pilot-<size>-<variant>-lr<lr>`. An arm may also name
-    a recipe of another variant (`recipe: bitnet_b1` trains FP16 with b1's recipe, Sec. 3.1.1)."""
-    section = profile.get("pilots")
+    a recipe of another variant (`recipe: bitnet_b1` trains FP16 with b1's recipe, Sec. 3.1.1). The stability
+    test (`stability` section, Figure 6) is built the same way: `stability_runs`."""
+    section = profile.get(key)
     if not section:
         return []
     data = profile_data(profile)
@@ -66,8 +67,15 @@ def pilot_runs(profile: dict[str, Any]) -> list[RunConfig]:
             train = {**small_recipe(recipe_of, lr), **profile.get("train", {}), **section.get("train", {})}
             tag = "" if recipe_of == variant else f"-{recipe_of}recipe"
             runs.append(make_run(profile, data, section["size"], variant, train_overrides=train,
-                                 name=f"pilot-{section['size']}-{variant}{tag}-lr{lr:g}"))  # fmt: skip
+                                 name=f"{prefix}-{section['size']}-{variant}{tag}-lr{lr:g}"))  # fmt: skip
     return runs
+
+
+def stability_runs(profile: dict[str, Any]) -> list[RunConfig]:
+    """The stability test of Figure 6 (the `stability` section): FP16 and BitNet b1 at one size over a ladder of
+    peak LRs, each with its variant's recipe; named `stability-<size>-<variant>-lr<lr>`. A run that diverges is
+    an outcome (its summary says `diverged`), not a failed job. `snakemake figure6`."""
+    return pilot_runs(profile, "stability", "stability")
 
 
 def budget_runs(profile: dict[str, Any]) -> list[RunConfig]:
@@ -310,7 +318,8 @@ class Profile:
             raise ConfigError(f"check_resume_run: {check!r} is not a run of the ladder; runs: {[r.name for r in runs]}")
         return cls(
             name=raw["name"], data=profile_data(raw), runs=runs,
-            pilots=tuple(pilot_runs(raw) + budget_runs(raw) + distill_runs(raw) + distill_sweep_runs(raw)),
+            pilots=tuple(pilot_runs(raw) + stability_runs(raw) + budget_runs(raw) + distill_runs(raw)
+                         + distill_sweep_runs(raw)),
             eval=_section(EvalSection, raw.get("eval"), "eval"),
             pretrained=_section(PretrainedSection, raw.get("pretrained"), "pretrained"),
             ptq=_section(PTQSection, raw.get("ptq"), "ptq"), cost=_section(CostSection, raw.get("cost"), "cost"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bitnet_repro.paper.cli import commands
-from bitnet_repro.paper.writer import Table, markdown, write_table
+from bitnet_repro.paper.writer import PAPER_ENV, Table, markdown, paper_dir, write_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,6 +36,26 @@ def test_write_table_writes_markdown_and_csv(tmp_path):
     write_table(tmp_path / "t.md", "Title", "", t, out_csv=tmp_path / "t.csv", csv_rows=[{"size": "s", "loss": 1.0}])
     assert (tmp_path / "t.md").read_text().startswith("# Title\n\n| size | loss |")
     assert (tmp_path / "t.csv").read_text().splitlines() == ["size,loss", "s,1.0"]
+
+
+def test_a_table_says_when_the_papers_table_is_missing(tmp_path):
+    there = tmp_path / "table3.csv"
+    there.write_text("method\n")
+    write_table(tmp_path / "a.md", "A", "x", paper=there)
+    write_table(tmp_path / "b.md", "B", "x", paper=tmp_path / "nowhere" / "table3.csv")
+    assert "paper's columns are empty" not in (tmp_path / "a.md").read_text()
+    assert f"not found at `{tmp_path / 'nowhere' / 'table3.csv'}`" in (tmp_path / "b.md").read_text()
+    assert PAPER_ENV in (tmp_path / "b.md").read_text()
+
+
+def test_the_papers_tables_are_found_by_variable_then_beside_the_data(tmp_path, monkeypatch):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "paper").mkdir()
+    monkeypatch.delenv(PAPER_ENV, raising=False)
+    monkeypatch.setenv("BITNET_REPRO_DATA", str(tmp_path / "data"))
+    assert paper_dir() == tmp_path / "paper"  # beside the data directory
+    monkeypatch.setenv(PAPER_ENV, str(tmp_path / "elsewhere"))
+    assert paper_dir() == tmp_path / "elsewhere"  # the variable wins, even where nothing is (the tables say so)
 
 
 def test_every_paper_module_is_a_subcommand():
@@ -152,3 +172,20 @@ def test_table3_on_a_pretrained_model_has_its_trained_ternary_rows(tmp_path):
     floor = "| Kneser-Ney trigram (count model, the profile's own tokenizer: bits per byte only) | - | - | - | 2.190 |"
     assert floor in md
     assert "trigram's 2.190, fitted on the profile's own tokenizer, so only bits per byte compare): 3 of 4" in md
+
+
+@pytest.mark.skipif(not list(REPO.glob("results/cpu/runs/distill-sweep-*/summary.json")), reason="no committed sweep")
+def test_the_bitdistill_sweep_table_places_every_setting_against_the_count_model_floor(tmp_path):
+    from bitnet_repro.paper import bitdistill_sweep
+
+    runs = sorted(REPO.glob("results/cpu/runs/distill-sweep-*"))
+    ngram = json.loads((REPO / "results/cpu/baselines/ngram.json").read_text())
+    rows = bitdistill_sweep.run([r / "summary.json" for r in runs], [r / "config.json" for r in runs], [1.0, 1.0],
+                                tmp_path / "s.csv", tmp_path / "s.md", "cpu", ngram=ngram)  # fmt: skip
+    floor = ngram["models"]["kn3"]["c4_train"]["bpb"]
+    for r in rows:  # the level follows bits per byte on every set against the trigram's
+        kn3 = ngram["models"]["kn3"]
+        below = all(r[f"val_{n}_bpb"] < kn3[f"{n}_train"]["bpb"] for n in ("c4", "indomain", "wikitext2"))
+        assert (r["level"] == "beats KN-3") == below
+    md = (tmp_path / "s.md").read_text()
+    assert f"| {floor:.3f} | the floor |" in md and "settings at the n-gram level" in md

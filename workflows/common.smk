@@ -10,11 +10,13 @@ from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
 from bitnet_repro.profile import Profile  # noqa: E402
 from bitnet_repro.data import cache_key  # noqa: E402
+from bitnet_repro.paper.writer import paper_dir  # noqa: E402
 from bitnet_repro.utils import atomic_write_text  # noqa: E402
 from workflows.slurm.preflight import slurm_preflight  # noqa: E402
 
@@ -36,14 +38,20 @@ wildcard_constraints:
     run_id=r"[A-Za-z0-9_.-]+-[0-9a-f]{10}",
 
 
-# The paper's own tables (only for columns labelled as the paper's), beside the data directory.
-PAPER_DIR = str(Path(workflow.basedir).parent / "shared" / "paper")
+# The paper's own tables (only for columns labelled as the paper's): $BITNET_REPRO_PAPER, else beside the data
+# directory, else beside the checkout (bitnet_repro.paper.writer.paper_dir). Without them the tables are still
+# made, their paper columns empty and saying why.
+PAPER_DIR = str(paper_dir())
+if not Path(PAPER_DIR).is_dir():
+    logger.warning(f"The paper's tables are not at {PAPER_DIR}: the paper columns of Tables 2-4, 6 and 7 will be "
+                   "empty. Set BITNET_REPRO_PAPER to the directory of the paper's CSV files.")
 PAPER_TABLE2 = f"{PAPER_DIR}/table2_energy_by_size.csv"
 PAPER_TABLE3 = f"{PAPER_DIR}/table3_ptq_zeroshot_6.7B.csv"
 PAPER_TABLE6 = f"{PAPER_DIR}/table6_kv4bit.csv"
 
 # Snakemake's report (`snakemake --report`, README "Report"): every table and figure is wrapped in report() with
 # a caption from workflows/report/ and one category per section of the paper.
+REPORT_CLAIMS = "Claims ledger"  # sorts first: the report opens with it
 REPORT_TRAINING = "Training"
 REPORT_PILOTS = "Pilots and count models"
 REPORT_EVAL = "Evaluation"
@@ -89,8 +97,9 @@ def report_results(profile):
     """Every file of the profile that is wrapped in report() and is on disk, as the inputs of `report_all` (the
     target of a report of everything made so far). A file that is not there is left out, never built."""
     t, f = f"results/{profile}/tables", f"results/{profile}/figures"
-    files = [f"results/{profile}/baselines/ngram.json", f"{t}/pilots.md", f"{t}/budget.md",
-             f"{t}/training.md", f"{f}/training_curves.png",
+    files = [f"{t}/claims.md", f"results/{profile}/baselines/ngram.json", f"{t}/pilots.md", f"results/{profile}/figures/figure6.png",
+             f"{t}/budget.md",
+             f"{t}/training.md", f"{f}/training_curves.png", f"{t}/hparams.md", f"{f}/figure10.png",
              f"{t}/eval.md", f"{f}/eval_scaling.png", f"{t}/tasks.md", f"{t}/pretrained.md", f"{t}/table6.md",
              f"{t}/table3.md", *ptq_pretrained_tables(profile), f"{t}/bitdistill.md", f"{t}/bitdistill_sweep.md",
              f"{t}/ptq_sizes.md",
@@ -99,3 +108,36 @@ def report_results(profile):
              f"{t}/table7.md", f"{t}/packed.md",
              "results/energy/table1.md", "results/energy/table2.md", "results/energy/figure3.png"]
     return [p for p in files if Path(p).exists()]
+
+
+def hparams_profiles(profile):
+    """The profile files Tables 10-13 are rendered from: the paper profile and, beside it, the profile's own."""
+    return [f"workflows/profiles/{p}.yaml" for p in dict.fromkeys(["paper", profile])]
+
+
+def figure10_run(profile):
+    """The run Figure 10 draws: the profile's last-listed BitNet b1.58 run at a ladder size (not a widened one)."""
+    return [rid for rid, r in RUNS[profile].items() if r.model.linear == "bitnet_b158" and not r.size.endswith("-2x")][-1]
+
+
+def claims_inputs(profile):
+    """The tables the claims ledger reads: the training table and count models always; Table 3, Figure 7's table, the
+    LR pilots, the stability test (Figure 6), Table 6 and the cost tables where the profile makes them."""
+    p, t = PROFILES[profile], f"results/{profile}/tables"
+    files = {"training": f"{t}/training.csv", "ngram": f"results/{profile}/baselines/ngram.json"}
+    if p.ptq.size:
+        files["table3"] = f"{t}/table3.csv"
+    if len(p.ptq.sizes) > 1:
+        files["ptq_sizes"] = f"{t}/ptq_sizes.csv"
+    if pilot_summaries(profile):
+        files["pilots"] = f"{t}/pilots.csv"
+    if pilot_summaries(profile, prefix="stability-"):
+        files["stability"] = f"results/{profile}/figures/figure6.csv"
+    if p.table6.tasks:
+        files["table6"] = f"{t}/table6.csv"
+    if p.cost.sizes:
+        files["table4"] = f"{t}/table4_cost.csv"
+        files["table7"] = f"{t}/table7.csv"
+    if p.ptq.pretrained.models:
+        files["table3_pretrained"] = [f"{t}/table3_{m}.csv" for m in p.ptq.pretrained.models]
+    return files

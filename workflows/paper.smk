@@ -373,6 +373,7 @@ rule bitdistill_sweep_table:
     input:
         summaries=lambda wc: pilot_summaries(wc.profile, prefix="distill-sweep-"),
         configs=lambda wc: [s.replace("summary.json", "config.json") for s in pilot_summaries(wc.profile, "distill-sweep-")],
+        ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/bitdistill_sweep.csv",
         md=report("results/{profile}/tables/bitdistill_sweep.md", caption="report/bitdistill_sweep.rst", category=REPORT_PTQ),
@@ -384,4 +385,91 @@ rule bitdistill_sweep_table:
         "../environment.yml"
     shell:
         "python -m bitnet_repro bitdistill-sweep-table {input.summaries} --configs {input.configs} "
-        "--chosen {params.chosen} --profile {wildcards.profile} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+        "--chosen {params.chosen} --ngram {input.ngram} --profile {wildcards.profile} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule hparams_table:
+    # Tables 10-13: the hyperparameters the DAG trains with (the presets and the profiles, resolved), beside the
+    # paper's printed values; a changed preset or profile changes the table.
+    input:
+        profiles=lambda wc: hparams_profiles(wc.profile),
+        presets="bitnet_repro/presets.py",
+    output:
+        csv="results/{profile}/tables/hparams.csv",
+        md=report("results/{profile}/tables/hparams.md", caption="report/hparams.rst", category=REPORT_TRAINING),
+    params:
+        paper=PAPER_DIR,
+    log:
+        "results/{profile}/logs/hparams_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro hparams-table --profiles {input.profiles} --paper-dir {params.paper} "
+        "--profile {wildcards.profile} --out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
+rule figure10_plot:
+    # Figure 10: the LR and weight-decay schedule of the profile's largest b1.58 run, from its metrics.jsonl (every
+    # step checked against the recipe), beside the paper profile's 700M recipe computed
+    input:
+        summary=lambda wc: f"results/{wc.profile}/runs/{figure10_run(wc.profile)}/summary.json",
+        paper_profile="workflows/profiles/paper.yaml",
+    output:
+        png=report("results/{profile}/figures/figure10.png", caption="report/figure10.rst", category=REPORT_TRAINING),
+        pdf="results/{profile}/figures/figure10.pdf",
+        caption="results/{profile}/figures/figure10.md",
+    params:
+        run=lambda wc, input: os.path.dirname(input.summary),
+        out=lambda wc, output: output.png.removesuffix(".png"),
+    log:
+        "results/{profile}/logs/figure10.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro figure10 {params.run} --paper-profile {input.paper_profile} "
+        "--profile {wildcards.profile} --out {params.out} > {log} 2>&1"
+
+
+rule claims_ledger:
+    # The claims ledger: each headline claim of the paper checked on the profile's results, computed from the
+    # tables named here (`snakemake claims`; it builds what it reads, Table 3 and the cost tables included).
+    input:
+        unpack(lambda wc: claims_inputs(wc.profile)),
+    output:
+        json="results/{profile}/tables/claims.json",
+        md=report("results/{profile}/tables/claims.md", caption="report/claims.rst", category=REPORT_CLAIMS),
+    params:
+        optional=lambda wc, input: " ".join(f"--{k.replace('_', '-')} {v}" for k, v in input.items()
+                                            if k not in ("training", "ngram", "table3_pretrained")),
+        pretrained=lambda wc, input: " ".join(input.get("table3_pretrained", [])),
+    log:
+        "results/{profile}/logs/claims_ledger.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro claims-ledger --training {input.training} --ngram {input.ngram} {params.optional} "
+        "--table3-pretrained {params.pretrained} --profile {wildcards.profile} --out-json {output.json} "
+        "--out-md {output.md} > {log} 2>&1"
+
+
+rule figure6_plot:
+    # Figure 6: the stability test (the profile's `stability` section): FP16 and BitNet b1 over a ladder of peak LRs.
+    # A diverged run is a recorded outcome of its training job, drawn and tabled here (`snakemake figure6`).
+    input:
+        summaries=lambda wc: pilot_summaries(wc.profile, prefix="stability-"),
+        ngram="results/{profile}/baselines/ngram.json",
+    output:
+        png=report("results/{profile}/figures/figure6.png", caption="report/figure6.rst", category=REPORT_PILOTS),
+        pdf="results/{profile}/figures/figure6.pdf",
+        caption="results/{profile}/figures/figure6.md",
+        csv="results/{profile}/figures/figure6.csv",
+    params:
+        runs=lambda wc, input: " ".join(os.path.dirname(p) for p in input.summaries),
+        out=lambda wc, output: output.png.removesuffix(".png"),
+    log:
+        "results/{profile}/logs/figure6.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro figure6 {params.runs} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--out {params.out} > {log} 2>&1"

@@ -69,7 +69,7 @@ def write_tables(out_dir, paper_table2=None) -> list[dict]:
         "Computed by `bitnet_repro.cost.energy` from Eq. 10-12 and Table 1 (accounting in its docstring: the six "
         "projections of every block, 4d FFN, no output head, plus Q K^T and A V; BitNet projections as INT8 "
         "additions and FP16 rescaling, attention in FP16). Columns marked (paper) are the paper's printed values.",
-        "", _table(md_rows), out_csv=out_dir / "table2.csv", csv_rows=rows)  # fmt: skip
+        "", _table(md_rows), out_csv=out_dir / "table2.csv", csv_rows=rows, paper=paper_table2)  # fmt: skip
     return rows
 
 

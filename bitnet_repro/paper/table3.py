@@ -215,7 +215,7 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
     for r in rows:
         size_params[r["size"]] = max(size_params.get(r["size"], 0), r["params"] or 0)
     rows.sort(key=lambda r: (size_params[r["size"]], str(r["size"])) + _sort_key(r))
-    paper = _paper(paper)  # the paper's rows by (bits, method)
+    paper_csv, paper = paper, _paper(paper)  # the paper's rows by (bits, method)
     for r in rows:
         p = paper.get((str(r["wbits"]), r["method"]))
         for src, dst in PAPER_COLS.items():
@@ -286,5 +286,6 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
         "", "Paper columns: the paper's Table 3 (6.7B models, ../shared/paper/table3_ptq_zeroshot_6.7B.csv).",
     ]  # fmt: skip
     write_table(out_md, f"{title}: post-training quantization vs. low-bit training ({profile} profile)", blocks,
-                out_csv=out_csv, csv_rows=[{"profile": profile, **r} for r in rows], columns=cols)  # fmt: skip
+                out_csv=out_csv, csv_rows=[{"profile": profile, **r} for r in rows], columns=cols,
+                paper=paper_csv)  # fmt: skip
     return rows

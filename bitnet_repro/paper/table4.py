@@ -183,5 +183,6 @@ def run(
             if tri:
                 ppl.add("Kneser-Ney trigram", ppl_cell(tri), "")
     write_table(out_md, f"Table 4, cost columns ({profile} profile): memory and time per output token, FP16 vs "
-                "BitNet b1.58", lines, out_csv=out_csv, csv_rows=rows)  # fmt: skip
+                "BitNet b1.58", lines, out_csv=out_csv, csv_rows=rows,
+                paper=paper_dir / "table4_ppl_cost.csv" if paper_dir else None)  # fmt: skip
     return rows

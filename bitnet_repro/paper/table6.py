@@ -42,7 +42,7 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
         row["avg"] = sum(accs) / len(accs) if all(a is not None for a in accs) else None
         rows.append(row)
     rows.sort(key=lambda r: (r["params_nonembedding"] or 0, -r["kv_bits"]))
-    paper = read_csv(paper) if paper and paper.is_file() else []  # the paper's rows
+    paper_csv, paper = paper, (read_csv(paper) if paper and paper.is_file() else [])  # the paper's rows
     shorts = [s for _, _, s, _ in TABLE6_TASKS]
     table = Table(["model", "KV cache", *shorts, "Avg", "Δ Avg"])
     base = {}
@@ -66,5 +66,5 @@ def run(results: list[Path], out_csv: Path, out_md: Path, profile: str, paper: P
             theirs.add(p["model"], p["size"], *(p[k] for _, _, _, k in TABLE6_TASKS), p["avg"])
         notes += ["", "The paper's Table 6 (3B and 3.9B, labelled as the paper's):", "", theirs]
     write_table(out_md, f"Table 6 ({profile} profile): BitNet b1.58 zero-shot with and without a 4-bit KV cache", "",
-                table, notes, out_csv=out_csv, csv_rows=rows)  # fmt: skip
+                table, notes, out_csv=out_csv, csv_rows=rows, paper=paper_csv)  # fmt: skip
     return rows

@@ -76,5 +76,6 @@ def run(files: list[Path], out_csv: Path, out_md: Path, profile: str, paper_dir:
         "many more sequences.",
     ]
     write_table(out_md, f"Table 7 ({profile} profile): largest batch under a memory budget and its throughput", lines,
-                out_csv=out_csv, csv_rows=rows)  # fmt: skip
+                out_csv=out_csv, csv_rows=rows,
+                paper=paper_dir / "table7_throughput_70B.csv" if paper_dir else None)  # fmt: skip
     return rows

@@ -11,13 +11,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bitnet_repro.config import LINEAR_TYPES, VARIANT_LABELS
+from bitnet_repro.data import DATA_ENV
 from bitnet_repro.presets import SIZES
+from bitnet_repro.profile import REPO_ROOT
 from bitnet_repro.utils import atomic_write_text
 
 # matplotlib is imported where used: heavy (seconds to import) and needed by few commands
@@ -118,12 +121,36 @@ def markdown(title: str, *blocks: str | Table | Iterable[str | Table]) -> str:
 
 def write_table(out_md: Path, title: str, *blocks: str | Table | Iterable[str | Table],
                 csv_rows: list[dict[str, Any]] | None = None, out_csv: Path | None = None,
-                columns: list[str] | None = None) -> None:  # fmt: skip
+                columns: list[str] | None = None, paper: str | Path | None = None) -> None:  # fmt: skip
     """The Markdown page (see `markdown`) and, given `out_csv`, the rows as CSV with `columns` (default: the
-    first row's keys)."""
+    first row's keys). `paper`: the paper's table that the page's paper columns come from; when it is not there,
+    the page says so (`paper_missing`)."""
     if out_csv is not None:
         write_csv(out_csv, csv_rows or [], columns if columns is not None else list((csv_rows or [{}])[0]))
-    atomic_write_text(out_md, markdown(title, *blocks))
+    atomic_write_text(out_md, markdown(title, *blocks, paper_missing(paper)))
+
+
+PAPER_ENV = "BITNET_REPRO_PAPER"
+
+
+def paper_dir() -> Path:
+    """The directory of the paper's tables (CSV, FIGURES.md): $BITNET_REPRO_PAPER, else `paper/` beside the data
+    directory named by $BITNET_REPRO_DATA, else `../shared/paper` beside the repository."""
+    if os.environ.get(PAPER_ENV):
+        return Path(os.environ[PAPER_ENV]).expanduser().resolve()
+    if os.environ.get(DATA_ENV):
+        beside = Path(os.environ[DATA_ENV]).expanduser().resolve().parent / "paper"
+        if beside.is_dir():
+            return beside
+    return REPO_ROOT.parent / "shared" / "paper"
+
+
+def paper_missing(path: str | Path | None) -> list[str]:
+    """A note for a page whose paper columns are empty because the paper's table is not at `path`."""
+    if path is None or Path(path).exists():
+        return []
+    return ["", f"**The paper's columns are empty**: its table was not found at `{path}`. Point the suite at the "
+            f"paper's tables with `export {PAPER_ENV}=/path/to/paper` and rebuild this table."]  # fmt: skip
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
