@@ -40,9 +40,11 @@ def test_figure10_draws_the_committed_run_beside_the_paper_recipe(tmp_path):
     assert 0 <= worst <= figure10.RTOL
     assert f"`{RUN.name}` (1,800 steps)" in caption
     # peak LR, stage-2 LR and weight decay from its config.json, and the paper recipe's row, labelled computed
-    assert f"| `{RUN.name}` | two_stage | 1,800 | 100 | 0.004 | 0.00266667 |" in caption
-    assert "| 0.1 -> 0 |" in caption
-    assert "| paper recipe `b158-700M-bitnet_b158` (computed) | two_stage | 100,000 | 375 | 0.0015 | 0.001 |" in caption
+    row = f"- `{RUN.name}`: schedule two_stage, steps 1,800, warmup 100, peak LR 0.004, stage-2 LR 0.00266667"
+    assert row in caption
+    assert "weight decay 0.1 -> 0" in caption
+    assert ("- paper recipe `b158-700M-bitnet_b158` (computed): schedule two_stage, steps 100,000, warmup 375, "
+            "peak LR 0.0015, stage-2 LR 0.001") in caption
     assert "not a trained run" in caption
 
 

@@ -38,7 +38,7 @@ def test_b1_converging_where_fp16_diverges_is_the_claim(tmp_path):
     assert v["b1_best_lr"] == 0.1 and v["fp16_best_lr"] == 0.01
     caption = (tmp_path / "out" / "figure6.md").read_text()
     assert "where FP16 diverges (the training criterion): yes" in caption
-    assert "| FP16 (LLaMA) on BitNet b1's recipe | 0.1 | diverged | 2 | - | - | - |" in caption
+    assert "- FP16 (LLaMA) on BitNet b1's recipe: peak LR 0.1, outcome diverged, diverged at step 2," in caption
     table = list(csv.DictReader(open(tmp_path / "out" / "figure6.csv")))
     assert [(r["variant"], r["status"]) for r in table][:2] == [("fp16", "completed"), ("fp16", "diverged")]
     assert (tmp_path / "out" / "figure6.png").stat().st_size > 0

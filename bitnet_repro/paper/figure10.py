@@ -211,4 +211,4 @@ def caption(drawn: list[Schedule], paper: Schedule | None, profile: str) -> str:
         f"config.json; the largest relative deviation is {worst:.2g} (tolerance {RTOL:g}), so the trained "
         "schedule is the recipe's. Produced by the `figure10` command.\n\n"
     )
-    return text + "\n".join(table.lines()) + "\n"
+    return text + "\n".join(table.bullets()) + "\n"

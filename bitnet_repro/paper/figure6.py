@@ -180,7 +180,7 @@ def run(runs: list[Path], profile: str, out: Path, ngram: dict | None = None) ->
         + ". Left: training loss of both at the LR where FP16 first fails to converge (else "
         "the largest). "
         "Middle: BitNet b1's validation perplexity over training at each LR. Right: final validation loss against "
-        "the peak LR.", "", *table.lines(), "", "Claims:", "",
+        "the peak LR.", "", *table.bullets(), "", "Claims:", "",
         f"- FP16 first diverges at LR {fmt(v['fp16_first_diverged_lr'], 'g')} and first fails to converge at LR "
         f"{fmt(v['fp16_first_not_converged_lr'], 'g')}; the largest LR at which BitNet b1 converges is "
         f"{fmt(v['b1_largest_converged_lr'], 'g')}.",

@@ -96,6 +96,12 @@ class Table:
         rule = "|" + "".join("---:|" if a == "r" else "---|" for a in self.align)
         return [_line(self.columns), rule, *(_line(r) for r in self.rows)]
 
+    def bullets(self) -> list[str]:
+        """The rows as a list, one bullet each ('- first cell: header value, ...'): for a figure's caption, which
+        the report reads as reStructuredText, where a Markdown table does not parse."""
+        return [f"- {r[0]}: " + ", ".join(f"{h} {c}" for h, c in zip(self.columns[1:], r[1:], strict=True))
+                for r in self.rows]  # fmt: skip
+
 
 def _line(cells: Iterable[str]) -> str:
     return "| " + " | ".join(cells) + " |"
