@@ -10,11 +10,10 @@ import math
 from pathlib import Path
 
 from bitnet_repro.paper.writer import (
-    NGRAM_ORDER,
     VAL_NAMES,
     Table,
+    count_floor,
     floor_label,
-    ngram_rows,
     table_arguments,
     write_table,
 )
@@ -105,7 +104,7 @@ def run(summaries: list[Path], configs: list[Path], out_csv: Path, out_md: Path,
         timing = ["", ""] if is_teacher else [f"{r['wall_time_s']:.0f}", f"{r['tokens_per_s']:.0f}"]
         table.add(r["arm"], "-" if is_teacher else f"{r['tokens']:,}", weights,
                   *(f"{r[f'val_{n}_loss']:.3f} ({r[f'val_{n}_bpb']:.3f})" for n in sets), gap, *timing)  # fmt: skip
-    floor = next((c for c in ngram_rows(ngram) if c["order"] == NGRAM_ORDER), None)
+    floor = count_floor(ngram)
     if floor:  # another tokenizer and other windows: only bits per byte compare
         table.add("Kneser-Ney trigram (count model, the profile's own tokens)", "-", "",
                   *(f"- ({floor[f'val_{n}_bpb']:.3f})" for n in sets), "", "", "")  # fmt: skip

@@ -9,12 +9,11 @@ import json
 from pathlib import Path
 
 from bitnet_repro.paper.writer import (
-    NGRAM_ORDER,
     VAL_NAMES,
     Table,
+    count_floor,
     floor_label,
     fmt,
-    ngram_rows,
     table_arguments,
     write_table,
 )
@@ -53,7 +52,7 @@ def run(summaries: list[Path], configs: list[Path], chosen: list[float], out_csv
                      "wall_time_s": s["wall_time_s"], "run_id": s["run_id"]})  # fmt: skip
     rows.sort(key=lambda r: r["mean_val_loss"])
     best = rows[0]
-    floor = next((c for c in ngram_rows(ngram) if c["order"] == NGRAM_ORDER), None)
+    floor = count_floor(ngram)
     for r in rows:  # another tokenizer than the count model's: only bits per byte compare
         r["level"] = floor_label(r, floor, sets, key="val_{}_bpb")
     table = Table(["loss weights (logits, relations)", *(f"{names[n]} loss" for n in sets), "mean",

@@ -9,11 +9,10 @@ import json
 from pathlib import Path
 
 from bitnet_repro.paper.writer import (
-    NGRAM_ORDER,
     VAL_NAMES,
     Table,
+    count_floor,
     floor_label,
-    ngram_rows,
     read_json,
     size_key,
     table_arguments,  # fmt: skip
@@ -33,7 +32,9 @@ def run(summaries: list[Path], ladder: list[Path], ngram: dict, out_csv: Path, o
         ) -> list[dict]:  # fmt: skip
     rows = sorted((json.loads(p.read_text()) for p in summaries), key=size_key)
     base = {(r["size"], r["variant"]): r for r in (json.loads(p.read_text()) for p in ladder)}
-    floor = next(c for c in ngram_rows(ngram) if c["order"] == NGRAM_ORDER)
+    floor = count_floor(ngram)
+    if floor is None:
+        raise ValueError("the budget table needs the profile's Kneser-Ney trigram (ngram.json, --ngram)")
     sets = [n for n, _ in VAL_NAMES if any(f"val_{n}_loss" in r for r in rows)]
     names = dict(VAL_NAMES)
     table = Table(["size", "variant", "non-emb. params", "tokens", "epochs", *(f"{names[n]} loss" for n in sets),

@@ -19,13 +19,12 @@ from typing import Any
 
 from bitnet_repro.config import VARIANT_LABELS
 from bitnet_repro.paper.writer import (
-    NGRAM_ORDER,
     VAL_NAMES,
     Table,
+    count_floor,
     floor_label,
     fmt,
     fp16_reference,
-    ngram_rows,
     read_csv,
     read_json,
     write_table,
@@ -90,18 +89,19 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-md", type=Path, required=True)
 
 
-def _num(v: Any) -> float | None:
+def _cell(v: str) -> float | str | None:
+    """A CSV cell: a number as a float, text as it is, a blank as None."""
     try:
         return float(v)
     except (TypeError, ValueError):
-        return None
+        return v or None
 
 
 def _rows(path: Path | None) -> list[dict[str, Any]]:
     """A results CSV with its numbers as floats (blank cells None)."""
     if path is None:
         return []
-    return [{k: (_num(v) if _num(v) is not None else (v or None)) for k, v in r.items()} for r in read_csv(path)]
+    return [{k: _cell(v) for k, v in r.items()} for r in read_csv(path)]
 
 
 class Ladder:
@@ -109,7 +109,7 @@ class Ladder:
 
     def __init__(self, training: Path, ngram: dict) -> None:
         self.rows = [r for r in _rows(training) if r["size"] != "count model"]
-        self.floor = next((c for c in ngram_rows(ngram) if c["order"] == NGRAM_ORDER), None)
+        self.floor = count_floor(ngram)
         self.sets = [n for n, _ in VAL_NAMES if all(r.get(f"val_{n}_loss") is not None for r in self.rows)]
 
     def get(self, size: str, variant: str) -> dict | None:

@@ -22,9 +22,11 @@ from bitnet_repro.paper.writer import (
     ngram_rows,
     pyplot,
     read_json,
+    running_mean,
     save_figure,
     write_csv,
 )
+from bitnet_repro.train import read_metrics
 
 COMMAND, HELP = "figure6", "Figure 6: the stability test, FP16 and BitNet b1 over a ladder of peak LRs"
 
@@ -43,7 +45,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 def _load(run: Path) -> dict[str, Any]:
     summary = json.loads((run / "summary.json").read_text())
     config = json.loads((run / "config.json").read_text())
-    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    lines = [m for _, m in read_metrics(run / "metrics.jsonl")]
     train = [(m["step"], m["loss"]) for m in lines if "split" not in m]
     val = [(m["step"], m["val_c4_loss"]) for m in lines if m.get("split") == "val" and "val_c4_loss" in m]
     t = config["train"]
@@ -64,14 +66,8 @@ def _load(run: Path) -> dict[str, Any]:
 
 def _smooth(points: list[tuple[int, float]], k: int = SMOOTH) -> tuple[list[int], list[float]]:
     """A running mean over `k` steps; non-finite losses (a divergence) end the curve."""
-    xs, ys, window = [], [], []
-    for step, v in points:
-        if not math.isfinite(v):
-            break
-        window = [*window[-(k - 1):], v]  # fmt: skip
-        xs.append(step)
-        ys.append(sum(window) / len(window))
-    return xs, ys
+    end = next((i for i, (_, v) in enumerate(points) if not math.isfinite(v)), len(points))
+    return [s for s, _ in points[:end]], running_mean([v for _, v in points[:end]], k)
 
 
 def outcomes(rows: list[dict[str, Any]], unigram: float | None = None) -> None:

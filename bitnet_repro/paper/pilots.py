@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bitnet_repro.paper.writer import NGRAM_ORDER, VAL_NAMES, Table, fmt, ngram_rows, table_arguments, write_table
+from bitnet_repro.paper.writer import VAL_NAMES, Table, count_floor, fmt, table_arguments, write_table
 
 COMMAND, HELP = "pilot-report", "the learning-rate pilots as a table"
 
@@ -24,7 +24,7 @@ def run(summaries: list[Path], out_csv: Path, out_md: Path, profile: str, ngram:
         r["arm"] = r["name"].split("-lr")[0].removeprefix(f"pilot-{r['size']}-")
         runs.append(r)
     runs.sort(key=lambda r: (r["arm"], r["lr"]))
-    floor = next((c for c in ngram_rows(ngram) if c["order"] == NGRAM_ORDER), None)
+    floor = count_floor(ngram)
     sets = [n for n, _ in VAL_NAMES if any(f"val_{n}_loss" in r for r in runs)]
     names = dict(VAL_NAMES)
     best = {}

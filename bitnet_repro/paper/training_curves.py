@@ -7,22 +7,23 @@ import argparse
 import json
 from pathlib import Path
 
-from bitnet_repro.paper.writer import STYLE, figure_arguments, fp16_reference, pyplot, read_json, save_figure
+from bitnet_repro.paper.writer import (
+    STYLE,
+    figure_arguments,
+    fp16_reference,
+    pyplot,
+    read_json,
+    running_mean,
+    save_figure,
+)
 
 COMMAND, HELP = "plot", "training and validation curves of a profile's runs (PNG and PDF)"
+SMOOTH = 9  # steps in the running mean of the training-loss curves
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
     figure_arguments(p, "runs", "run directories", nargs="+")
     p.add_argument("--ngram", type=read_json, help="ngram.json: the Kneser-Ney trigram as a reference line")
-
-
-def _smooth(values: list[float], k: int = 9) -> list[float]:
-    out = []
-    for i in range(len(values)):
-        window = values[max(0, i - k + 1) : i + 1]
-        out.append(sum(window) / len(window))
-    return out
 
 
 def _widened(size: str) -> bool:
@@ -52,7 +53,7 @@ def run(runs: list[Path], out: Path, profile: str, ngram: dict | None = None) ->
     for summary, rows in runs:
         label, ls = STYLE.get(summary["variant"], (summary["variant"], "-"))
         tokens = [r["tokens"] for r in rows]
-        ax_loss.plot(tokens, _smooth([r["loss"] for r in rows]), ls=ls, color=colors[summary["size"]],
+        ax_loss.plot(tokens, running_mean([r["loss"] for r in rows], SMOOTH), ls=ls, color=colors[summary["size"]],
                      label=f"{summary['size']} {label}")  # fmt: skip
     ax_loss.set(xlabel="training tokens", ylabel="training loss (moving average of 9 steps)",
                 title="Training loss (cf. the paper's Figure 9)")  # fmt: skip

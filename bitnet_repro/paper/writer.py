@@ -223,6 +223,20 @@ def ngram_rows(ngram: dict | None, protocol: str = "train") -> list[dict]:
     return rows
 
 
+def count_floor(ngram: dict | None) -> dict | None:
+    """The floor the tables name (the Kneser-Ney trigram, NGRAM_ORDER) as a row of `ngram_rows`; None without it."""
+    return next((c for c in ngram_rows(ngram) if c["order"] == NGRAM_ORDER), None)
+
+
+def running_mean(values: list[float], k: int) -> list[float]:
+    """The mean of each value and the k - 1 before it (fewer at the start): a training-loss curve, smoothed."""
+    out = []
+    for i in range(len(values)):
+        window = values[max(0, i - k + 1) : i + 1]
+        out.append(sum(window) / len(window))
+    return out
+
+
 def ngram_protocol(ngram: dict | None, tokens_c4: int | None) -> str:
     """Which scoring of the count models matches rows scored on `tokens_c4` C4 tokens: `train` (the first
     `eval_tokens`, the training runs' windows) or `whole` (the whole texts). Every order is scored on the same
