@@ -125,6 +125,13 @@ rule pilots:
         f"results/{PROFILE}/tables/pilots.md",
 
 
+rule numerics:
+    # bf16 + torch.compile against fp32 eager at one size, several seeds (the profile's `numerics` section; not in
+    # `all`): results/<profile>/tables/numerics.md
+    input:
+        f"results/{PROFILE}/tables/numerics.md",
+
+
 rule budget:
     # Ladder models with 2x / 4x the ladder's tokens (the profile's `budget` section; not in `all`)
     input:

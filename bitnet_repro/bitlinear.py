@@ -27,6 +27,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 EPS = 1e-5  # Appendix D: `.clamp(min=1e-5)` on both the weight and the activation scales
+# Inputs in these dtypes (bf16 autocast, a model cast to half precision) are quantized in fp32 and the result cast
+# back: absmean, absmax, round and clamp never run in 8 mantissa bits (bitnet_repro/precision.py)
+LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 def _safe(denominator: torch.Tensor, eps: float, eps_mode: str) -> torch.Tensor:
@@ -58,6 +61,8 @@ def weight_scale(w: torch.Tensor, groups: int = 1) -> torch.Tensor:
 
 def weight_quant_b158(w: torch.Tensor, eps: float = EPS, eps_mode: str = "clamp", groups: int = 1) -> torch.Tensor:
     """BitNet b1.58 weights, Eq. 3-5: RoundClip(W / beta, -1, 1) * beta (Appendix D `weight_quant`)."""
+    if w.dtype in LOW_PRECISION:  # computed in fp32, as every quantizer here (precision.py)
+        return weight_quant_b158(w.float(), eps, eps_mode, groups).to(w.dtype)
     scale = 1.0 / _safe(weight_scale(w, groups), eps, eps_mode)
     return (w * scale).round().clamp(-1, 1) / scale
 
@@ -68,6 +73,8 @@ def weight_quant_b1(w: torch.Tensor, groups: int = 1) -> torch.Tensor:
     Eq. 2 defines Sign(0) = -1. The Appendix E code uses `torch.sign`, which maps 0 to 0; the two differ only
     where a weight equals the mean exactly. We follow Eq. 2.
     """
+    if w.dtype in LOW_PRECISION:
+        return weight_quant_b1(w.float(), groups).to(w.dtype)
     if groups == 1:
         alpha = w.mean()
     else:
@@ -127,6 +134,8 @@ def activation_quant(
     """
     if per not in ("token", "tensor"):
         raise ValueError(f"per={per!r}: use 'token' or 'tensor'")
+    if x.dtype in LOW_PRECISION:  # bf16 autocast: the quantizer's arithmetic stays in fp32 (precision.py)
+        return activation_quant(x.float(), bits, per, unsigned, eps, eps_mode, groups).to(x.dtype)
     if unsigned:
         eta = _reduce(x, "min", per, groups)
         shifted = x - eta
@@ -241,11 +250,13 @@ class _ElasticQuantFn(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, alpha, qn: int, qp: int, unsigned: bool):  # type: ignore[override]
+        dtype = x.dtype
+        x, alpha = x.float(), alpha.float()  # fp32 arithmetic under bf16 autocast (precision.py)
         eta = x.min().detach() if unsigned else x.new_zeros(())
         u = (x - eta) / alpha
         ctx.save_for_backward(u)
         ctx.qn, ctx.qp = qn, qp
-        return u.round().clamp(qn, qp) * alpha + eta
+        return (u.round().clamp(qn, qp) * alpha + eta).to(dtype)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
@@ -255,7 +266,7 @@ class _ElasticQuantFn(torch.autograd.Function):
         inside = ~(below | above)
         grad_scale = 1.0 / math.sqrt(u.numel() * qp)
         d_alpha = torch.where(below, float(qn), torch.where(above, float(qp), u.round() - u))
-        grad_alpha = (d_alpha * grad).sum().reshape(1) * grad_scale
+        grad_alpha = (d_alpha * grad.float()).sum().reshape(1) * grad_scale
         return grad * inside, grad_alpha, None, None, None
 
 
@@ -283,7 +294,7 @@ class ElasticQuant(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and not bool(self.initialized):
             self._init_from(x)
-        alpha = self.alpha.clamp(min=EPS).to(x.dtype)  # the code's `torch.where(alpha > 1e-5, alpha, 1e-5)`
+        alpha = self.alpha.clamp(min=EPS)  # the code's `torch.where(alpha > 1e-5, alpha, 1e-5)`; fp32
         return _ElasticQuantFn.apply(x + self.shift.to(x.dtype), alpha, self.qn, self.qp, self.unsigned)
 
     def extra_repr(self) -> str:

@@ -61,6 +61,7 @@ def kill_and_resume(cfg: RunConfig, data: Path, work: Path, out: Path, timeout: 
     result = {
         "what": "SIGKILL a training run after its first checkpoint, rerun it; compare with an uninterrupted run",
         "run": cfg.name, "run_id": cfg.run_id, "profile": cfg.profile, "steps": cfg.train.steps,
+        "precision": cfg.train.precision, "compile": cfg.train.compile,  # a compiled run is compiled again on resume
         "killed_after_step": killed_after, "resumed_from_step": resumed_from, "resume_wall_s": round(resume_s, 1),
         "final_weights_bitwise_equal": equal, "max_abs_weight_difference": max_diff,
         "meta": run_meta(device="cpu"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bitnet_repro.errors import ReproError
+from bitnet_repro.precision import PRECISIONS, resolve_precision
 
 FORMAT_VERSION = 1
 
@@ -22,7 +23,8 @@ VARIANT_LABELS = {"fp16": "FP16 (LLaMA)", "bitnet_b1": "BitNet b1", "bitnet_b158
 ARCHS = ("llama", "subln", "preln", "bmt")
 # Fields added after runs were trained, omitted from a config's dict (and so from run ids and data cache keys)
 # while at these defaults, so that adding them renamed nothing already trained
-LATER_FIELDS = {"model": {"n_kv_heads": None, "tie_embeddings": False}, "data": {"tokenizer": None}}
+LATER_FIELDS = {"model": {"n_kv_heads": None, "tie_embeddings": False}, "data": {"tokenizer": None},
+                "train": {"precision": "fp32", "compile": False}}
 ACT_QUANTIZERS = ("absmax", "elastic")
 B1_ACT_RECIPES = ("sec3", "appendix_e")
 EPS_MODES = ("clamp", "add")
@@ -163,11 +165,21 @@ class TrainConfig:
     ckpt_every: int = 50
     diverge_factor: float = 4.0  # cross-entropy above this factor times its running minimum counts as divergence
     device: str = "cpu"
-    amp: bool = True  # bf16 autocast where the device supports it (CUDA); CPU trains in fp32
+    amp: bool = True  # CUDA: bf16 autocast whatever `precision` says (the setting before `precision` existed)
     threads: int = 0  # torch intra-op threads on CPU; 0 keeps torch's default
     parallel: str = "ddp"  # ddp | fsdp under torchrun
+    # Later additions, left out of a config's dict (and so of its run id) at these defaults (LATER_FIELDS).
+    # precision: fp32 | bf16 (autocast) | auto, which is resolved here, for `device`, to bf16 where the device has
+    # native bf16 matrix units and fp32 elsewhere (bitnet_repro/precision.py), so a config never holds `auto`
+    precision: str = "fp32"
+    compile: bool = False  # torch.compile (inductor) of the training step's model, the whole graph (fullgraph)
 
     def __post_init__(self) -> None:
+        _check_choice("train.precision", self.precision, PRECISIONS)
+        if self.precision == "auto":
+            object.__setattr__(self, "precision", resolve_precision("auto", self.device))
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"train.compile={self.compile!r} must be true or false")
         _check_choice("train.schedule", self.schedule, SCHEDULES)
         _check_positive("train.lr", self.lr)
         if self.lr_stage2 is not None:
@@ -193,6 +205,11 @@ class TrainConfig:
         if self.diverge_factor <= 1:
             raise ConfigError(f"train.diverge_factor={self.diverge_factor} must be > 1")
         _check_choice("train.parallel", self.parallel, ("ddp", "fsdp"))
+
+    @property
+    def autocast_precision(self) -> str:
+        """What the forward passes run in: `precision`, but bf16 on CUDA while `amp` is on."""
+        return "bf16" if self.device == "cuda" and self.amp else self.precision
 
     @property
     def grad_accum(self) -> int:
@@ -276,7 +293,8 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
-        d["model"], d["data"] = without_later_defaults("model", d["model"]), without_later_defaults("data", d["data"])
+        for section in LATER_FIELDS:
+            d[section] = without_later_defaults(section, d[section])
         if d["distill"] is None:
             del d["distill"]
         return d

@@ -35,6 +35,15 @@ SIZES: dict[str, dict[str, Any]] = {
     "cpu-l": dict(d_model=144, n_layers=4, n_heads=4, d_ff=384, source="ours (cpu)"),
     # cpu-xs at twice the width (BitNet b1.58 Reloaded: ternary models match 16-bit ones at twice the hidden size)
     "cpu-xs-2x": dict(d_model=128, n_layers=2, n_heads=4, d_ff=384, source="ours (cpu): cpu-xs at twice the width"),
+    # Ours: the CPU ladder trained in bf16 with compiled steps (`cpu` profile): 0.39M to 3.16M non-embedding
+    # parameters (8.1x), head size 64, SwiGLU width about 8d/3; named by their non-embedding parameters. Chosen
+    # from measured step times and pilots (README "Scales", results/cpu/tables/pilots.md)
+    "cpu-0.4M": dict(d_model=128, n_layers=2, n_heads=2, d_ff=336, source="ours (cpu)"),
+    "cpu-0.9M": dict(d_model=192, n_layers=2, n_heads=3, d_ff=512, source="ours (cpu)"),
+    "cpu-1.8M": dict(d_model=192, n_layers=4, n_heads=3, d_ff=512, source="ours (cpu)"),
+    "cpu-3.2M": dict(d_model=256, n_layers=4, n_heads=4, d_ff=688, source="ours (cpu)"),
+    "cpu-0.4M-2x": dict(d_model=256, n_layers=2, n_heads=4, d_ff=688,
+                        source="ours (cpu): cpu-0.4M at twice the width"),
     # Table 10: BitNet b1 and its FP16 Transformer baselines.
     **{
         f"b1-{name}": dict(d_model=d, n_layers=layers, n_heads=heads, d_ff=_swiglu_width(d), source="Table 10")

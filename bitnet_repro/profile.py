@@ -78,6 +78,27 @@ def stability_runs(profile: dict[str, Any]) -> list[RunConfig]:
     return pilot_runs(profile, "stability", "stability")
 
 
+def numerics_runs(profile: dict[str, Any]) -> list[RunConfig]:
+    """The precision check (the `numerics` section): one size, each variant in each precision mode (e.g. fp32 eager
+    against `auto` + torch.compile, which is bf16 where the CPU has bf16 units) with each seed (initialisation and
+    data order), at the ladder's recipe for that variant and the section's training length; named
+    `numerics-<size>-<variant>-<precision>[-compile]-seed<seed>`, the precision as resolved. `snakemake numerics`."""
+    section = profile.get("numerics")
+    if not section:
+        return []
+    data = profile_data(profile)
+    runs = []
+    for variant in section["variants"]:
+        ladder = next((m for m in profile.get("models", []) if variant in m["variants"]), {})
+        for mode in section["modes"]:
+            for seed in section["seeds"]:
+                train = {**ladder.get("train", {}), **section.get("train", {}), **mode, "seed": seed}
+                run = make_run(profile, data, section["size"], variant, ladder.get("model", {}), train)
+                tag = run.train.precision + ("-compile" if run.train.compile else "")  # `auto` resolved
+                runs.append(dataclasses.replace(run, name=f"numerics-{section['size']}-{variant}-{tag}-seed{seed}"))
+    return runs
+
+
 def budget_runs(profile: dict[str, Any]) -> list[RunConfig]:
     """The profile's token-budget runs (its `budget` section): single ladder models trained for more steps than
     the ladder, with the ladder's own recipe for that variant; named `budget-<size>-<variant>-<steps>steps`."""
@@ -264,6 +285,7 @@ class BenchSection:
     size: str = "cpu-l"
     steps: int = 10
     repeats: int = 5
+    modes: tuple[str, ...] = ()  # step-benchmark modes; () = every mode the machine runs natively (train_bench.py)
     eval_tasks: tuple[str, ...] = ("hellaswag", "arc_easy")
     eval_limit: int = 100
 
@@ -318,8 +340,8 @@ class Profile:
             raise ConfigError(f"check_resume_run: {check!r} is not a run of the ladder; runs: {[r.name for r in runs]}")
         return cls(
             name=raw["name"], data=profile_data(raw), runs=runs,
-            pilots=tuple(pilot_runs(raw) + stability_runs(raw) + budget_runs(raw) + distill_runs(raw)
-                         + distill_sweep_runs(raw)),
+            pilots=tuple(pilot_runs(raw) + stability_runs(raw) + budget_runs(raw) + numerics_runs(raw)
+                         + distill_runs(raw) + distill_sweep_runs(raw)),
             eval=_section(EvalSection, raw.get("eval"), "eval"),
             pretrained=_section(PretrainedSection, raw.get("pretrained"), "pretrained"),
             ptq=_section(PTQSection, raw.get("ptq"), "ptq"), cost=_section(CostSection, raw.get("cost"), "cost"),

@@ -45,6 +45,8 @@ from bitnet_repro.config import ConfigError, RunConfig, TrainConfig
 from bitnet_repro.data import VAL_SETS, bits_per_byte, load_token_bytes, load_tokens
 from bitnet_repro.distill import Distiller, check_student, init_student, load_teacher
 from bitnet_repro.model import Transformer
+from bitnet_repro.precision import autocast as precision_autocast
+from bitnet_repro.precision import precision_note
 from bitnet_repro.utils import atomic_write_text, run_meta
 
 log = logging.getLogger(__name__)
@@ -228,8 +230,11 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
         torch.set_num_threads(t.threads)
     if t.grad_accum * t.micro_batch % world:
         raise ConfigError(f"the global batch ({t.grad_accum * t.micro_batch} sequences) must split over {world} ranks")
-    use_amp = t.amp and device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_amp else nullcontext
+    precision = t.autocast_precision
+    autocast = precision_autocast(precision, device)
+    note = precision_note(precision, device)
+    if rank == 0:
+        log.info("%s: precision %s", cfg.name, note)
 
     train_tokens = load_tokens(data_dir, "train")
     val_tokens = {name: load_tokens(data_dir, f"val_{name}") for name in VAL_SETS}
@@ -253,6 +258,13 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
         model = Transformer(cfg.model).to(device)
     distiller = Distiller(teacher, cfg.distill) if teacher is not None else None
     ddp_model = wrap_model(model, t, world, device)  # FSDP shards `model` in place
+    # the training step's forward and backward through torch.compile; evaluation runs the eager module (its
+    # batches have other shapes). The whole graph or an error: a graph break in the model fails here, not silently
+    step_model = ddp_model
+    if t.compile and distiller is None:
+        step_model = torch.compile(ddp_model, fullgraph=world == 1)
+    elif t.compile:
+        log.warning("%s: train.compile is ignored for a distillation run (teacher hooks); training eagerly", cfg.name)
     optimizer = make_optimizer(model, t)
     if resume is not None:
         state = torch.load(resume / "train_state.pt", map_location="cpu", weights_only=False)
@@ -266,7 +278,8 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
             atomic_write_text(metrics_path, "".join(ln + "\n" for ln in _metrics_before(metrics_path, start_step)))
     elif rank == 0:
         metrics_path.unlink(missing_ok=True)
-    meta = run_meta(seed=t.seed, run_id=cfg.run_id, device=str(device), world_size=world, amp=use_amp)
+    meta = run_meta(seed=t.seed, run_id=cfg.run_id, device=str(device), world_size=world, precision=precision,
+                    compile=step_model is not ddp_model)
 
     def eval_all(skip_blocks: bool = False) -> dict[str, float]:
         batch = max(1, t.micro_batch)
@@ -287,6 +300,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
 
         bar = tqdm(total=t.steps, initial=start_step, desc=cfg.name, unit="step", dynamic_ncols=True)
     status, diverged_at = "completed", None
+    step_times: list[float] = []  # the first steps of this process: the compile time is the first one's excess
     tic = time.perf_counter()
     metrics_file = open(metrics_path, "a") if rank == 0 else None
     ddp_model.train()
@@ -309,7 +323,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
                     loss, terms = distiller.loss(ddp_model, model, x.to(device), y.to(device), step)
                     parts = {k: parts.get(k, 0.0) + v / len(micro) for k, v in terms.items()}
                 else:
-                    _, loss = ddp_model(x.to(device), y.to(device))
+                    _, loss = step_model(x.to(device), y.to(device))
                 (loss / len(micro)).backward()
             loss_sum += loss.detach()
         loss_val = loss_sum / len(micro)
@@ -333,6 +347,8 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
             optimizer.zero_grad(set_to_none=True)
             min_loss = min(min_loss, ce_f)
         dt = time.perf_counter() - step_tic
+        if len(step_times) < 21:
+            step_times.append(dt)
         record: dict[str, Any] = {"step": step, "tokens": (step + 1) * t.batch_tokens, "loss": round(loss_f, 6),
                                   "lr": lr, "weight_decay": wd, "grad_norm": round(grad_norm, 6),
                                   "tokens_per_s": round(t.batch_tokens / dt, 1),
@@ -370,7 +386,11 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
                                "tokens": (step + 1) * t.batch_tokens, "wall_time_s": round(wall, 1),
                                "device": str(device), "world_size": world,
                                "params_nonembedding": model.count_params(non_embedding=True),
-                               "params_total": model.count_params(non_embedding=False)}  # fmt: skip
+                               "params_total": model.count_params(non_embedding=False),
+                               "precision": precision, "precision_note": note,
+                               "compile": step_model is not ddp_model}  # fmt: skip
+    if step_model is not ddp_model and len(step_times) > 1:  # compiled in this process (again after a resume)
+        summary["compile_s"] = round(step_times[0] - float(np.median(step_times[1:])), 1)
     if cfg.distill is not None:
         summary["teacher"] = cfg.distill.teacher
     if status == "diverged":

@@ -38,3 +38,22 @@ def test_the_cluster_profiles_name_the_resources_the_executor_reads():
     assert local["default-resources"]["slurm_partition"] == "local" and local["executor"] == "slurm"
     # a job cancelled with scancel is "CANCELLED by <uid>" in sacct, which the plugin does not read as failed
     assert paper["slurm-status-command"] == local["slurm-status-command"] == "squeue"
+
+
+def test_the_faults_check_sizes_its_run_past_the_time_limit(tmp_path):
+    """The time-limit case needs a job that cannot end inside one minute, on a machine of any speed: the run is
+    sized from the measured step time, and the profile file it writes plans the same model with those steps."""
+    sys.path.insert(0, str(REPO / "workflows" / "slurm"))
+    import check_local
+    import yaml
+
+    sizing = check_local.sized_profile(tmp_path / "slurmcheck.yaml", seconds=180)
+    assert sizing["steps"] >= 1200 and sizing["steps"] % 100 == 0
+    assert sizing["expected_training_s"] >= 180 > check_local.TIME_LIMIT_S
+    written = yaml.safe_load((tmp_path / "slurmcheck.yaml").read_text())
+    assert written["name"] == "slurmcheck" and written["train"]["steps"] == sizing["steps"]
+    plan = subprocess.run([sys.executable, "-m", "snakemake", "-n", "train", "--config",
+                           f"profile={tmp_path / 'slurmcheck.yaml'}", "--forceall", "-p"],
+                          cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    assert plan.returncode == 0, plan.stderr
+    assert "results/slurmcheck/runs/tiny-2-bitnet_b158-" in plan.stdout

@@ -16,22 +16,38 @@ from snakemake.utils import validate
 sys.path.insert(0, workflow.basedir)
 from bitnet_repro.profile import Profile  # noqa: E402
 from bitnet_repro.data import cache_key  # noqa: E402
+from bitnet_repro.precision import cpu_bf16_native  # noqa: E402
 from bitnet_repro.paper.writer import paper_dir  # noqa: E402
 from bitnet_repro.utils import atomic_write_text  # noqa: E402
 from workflows.slurm.preflight import slurm_preflight  # noqa: E402
 
 PROFILE = config.get("profile", "cpu")
-PROFILES, RUNS, PILOTS, DATA_KEYS = {}, {}, {}, {}
-for _path in sorted(Path(workflow.basedir, "workflows", "profiles").glob("*.yaml")):
+PROFILES, RUNS, PILOTS, DATA_KEYS, PROFILE_RAW = {}, {}, {}, {}, {}
+_profile_files = sorted(Path(workflow.basedir, "workflows", "profiles").glob("*.yaml"))
+if PROFILE.endswith((".yaml", ".yml")):  # `--config profile=path/to/my.yaml`: a profile kept outside the repository
+    if not Path(PROFILE).is_file():
+        raise ValueError(f"profile={PROFILE!r}: no such file")
+    _profile_files.append(Path(PROFILE).resolve())  # last: it replaces a profile of the same name
+for _path in _profile_files:
     _profile = yaml.safe_load(_path.read_text())
     validate(_profile, "schemas/profile.schema.yaml")
     _resolved = Profile.from_dict(_profile)
+    if _path == _profile_files[-1] and PROFILE.endswith((".yaml", ".yml")):
+        PROFILE = _resolved.name
     PROFILES[_resolved.name] = _resolved
+    PROFILE_RAW[_resolved.name] = _profile
     RUNS[_resolved.name] = {r.run_id: r for r in _resolved.runs}
     PILOTS[_resolved.name] = {r.run_id: r for r in _resolved.pilots}
     DATA_KEYS[_resolved.name] = cache_key(_resolved.data)
 if PROFILE not in PROFILES:
     raise ValueError(f"profile={PROFILE!r} is not one of {sorted(PROFILES)} (workflows/profiles/*.yaml)")
+
+# A ladder that asks for `precision: auto` trains in fp32 on a CPU without bf16 matrix units (AMX, AVX512-BF16):
+# correct, but its budget was set for bf16 (README "Precision")
+_ladder_train = [PROFILE_RAW[PROFILE].get("train", {})] + [m.get("train", {}) for m in PROFILE_RAW[PROFILE]["models"]]
+if not cpu_bf16_native() and any(t.get("precision") == "auto" and t.get("device", "cpu") == "cpu" for t in _ladder_train):
+    logger.warning(f"Profile {PROFILE!r} trains its ladder at precision `auto`, which is fp32 on this CPU (no bf16 "
+                   "matrix units: AMX, AVX512-BF16): slower than the profile was planned for (README \"Precision\").")
 
 wildcard_constraints:
     profile="|".join(PROFILES),
@@ -97,8 +113,8 @@ def report_results(profile):
     """Every file of the profile that is wrapped in report() and is on disk, as the inputs of `report_all` (the
     target of a report of everything made so far). A file that is not there is left out, never built."""
     t, f = f"results/{profile}/tables", f"results/{profile}/figures"
-    files = [f"{t}/claims.md", f"results/{profile}/baselines/ngram.json", f"{t}/pilots.md", f"results/{profile}/figures/figure6.png",
-             f"{t}/budget.md",
+    files = [f"{t}/claims.md", f"results/{profile}/baselines/ngram.json", f"{t}/pilots.md", f"{t}/numerics.md",
+             f"results/{profile}/figures/figure6.png", f"{t}/budget.md",
              f"{t}/training.md", f"{f}/training_curves.png", f"{t}/hparams.md", f"{f}/figure10.png",
              f"{t}/eval.md", f"{f}/eval_scaling.png", f"{t}/tasks.md", f"{t}/pretrained.md", f"{t}/table6.md",
              f"{t}/table3.md", *ptq_pretrained_tables(profile), f"{t}/bitdistill.md", f"{t}/bitdistill_sweep.md",

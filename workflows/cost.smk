@@ -88,6 +88,7 @@ rule bench_train_step:
         b=lambda wc: PROFILES[wc.profile].bench,
         # the ladder's own threads per model (train.threads), else every core
         threads=lambda wc, threads: PROFILES[wc.profile].runs[0].train.threads or threads,
+        modes=lambda wc: f"--modes {','.join(m)}" if (m := PROFILES[wc.profile].bench.modes) else "",
     log:
         "results/{profile}/logs/bench_train_step.log",
     benchmark:
@@ -97,7 +98,7 @@ rule bench_train_step:
         "../environment.yml"
     shell:
         "python -m bitnet_repro bench --profile {wildcards.profile} --size {params.b.size} --steps {params.b.steps} "
-        "--repeats {params.b.repeats} --threads {params.threads} --out {output} > {log} 2>&1"
+        "--repeats {params.b.repeats} --threads {params.threads} {params.modes} --out {output} > {log} 2>&1"
 
 
 rule bench_train_step_cuda:

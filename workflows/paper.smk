@@ -36,6 +36,23 @@ rule pilot_table:
         "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
 
 
+rule numerics_table:
+    # The precision check (the profile's `numerics` section): `snakemake numerics`.
+    input:
+        summaries=lambda wc: pilot_summaries(wc.profile, "numerics-"),
+        ngram="results/{profile}/baselines/ngram.json",
+    output:
+        csv="results/{profile}/tables/numerics.csv",
+        md=report("results/{profile}/tables/numerics.md", caption="report/numerics.rst", category=REPORT_PILOTS),
+    log:
+        "results/{profile}/logs/numerics_table.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro numerics-report {input.summaries} --ngram {input.ngram} --profile {wildcards.profile} "
+        "--out-csv {output.csv} --out-md {output.md} > {log} 2>&1"
+
+
 rule training_figure:
     input:
         summaries=lambda wc: summaries(wc.profile),

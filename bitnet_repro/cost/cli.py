@@ -15,8 +15,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from bitnet_repro.cost.train_bench import VARIANTS, bench_train_step
 
     variants = tuple(args.variants.split(",")) if args.variants else VARIANTS
+    modes = tuple(args.modes.split(",")) if args.modes else None
     bench_train_step(args.size, Path(args.out), steps=args.steps, repeats=args.repeats, threads=args.threads,
-                     profile=args.profile, device=args.device, variants=variants, compile=args.compile)  # fmt: skip
+                     profile=args.profile, device=args.device, variants=variants, compile=args.compile,
+                     modes=modes)  # fmt: skip
 
 
 def cmd_cost_prepare(args: argparse.Namespace) -> None:
@@ -77,7 +79,9 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--variants", help="comma-separated subset of fp16,bitnet_b158,bitnet_b1,bitnet_b158_appendix_d")
-    p.add_argument("--compile", action="store_true", help="torch.compile every model")
+    p.add_argument("--compile", action="store_true", help="CUDA: torch.compile every model (CPU: see --modes)")
+    p.add_argument("--modes", help="comma-separated subset of fp32,bf16,bf16+compile (CPU default: all three; "
+                   "CUDA: bf16, or bf16+compile with --compile)")
     p.add_argument("--out", required=True, help="JSON file")
     p = add("cost-prepare", cmd_cost_prepare, "write one size's FP16 and b1.58 models (random weights) for cost")
     p.add_argument("--size", required=True, help="700M, 1.3B, 3B, 3.9B, 7B, 13B or 70B (paper shapes)")

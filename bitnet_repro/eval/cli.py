@@ -27,7 +27,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
                        batch_tokens=args.batch_tokens, max_length=args.max_length,
                        data_dir=args.data_dir, tokenizer=args.tokenizer, seed=args.seed, ppl_window=args.ppl_window,
                        ppl_max_tokens=args.ppl_max_tokens, include_path=args.include_path, out=Path(args.out),
-                       kv_bits=args.kv_bits, profile=args.profile)  # fmt: skip
+                       kv_bits=args.kv_bits, precision=args.precision, profile=args.profile)  # fmt: skip
     for row in summary_rows(results):
         err = f" ± {row['stderr']:.4f}" if row["stderr"] is not None else ""
         print(f"{row['task']:40} {row['metric']:16} {row['value']:.4f}{err}  (n={row['n']})")
@@ -88,6 +88,8 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--ppl-max-tokens", type=int, help="token_ppl: score at most this many tokens per text")
     p.add_argument("--kv-bits", type=int, choices=[2, 3, 4, 8], help="quantize K and V per head (Table 6: 4)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="fp32",
+                   help="fp32, or bf16 autocast; auto: bf16 where the device has bf16 matrix units (default: fp32)")
     p.add_argument("--profile", default="custom", help="profile name recorded in the results")
     p.add_argument("--out", required=True, help="results JSON (lm-eval's full results, plus ours)")
     p = add("tasks", cmd_tasks, "load every local task offline and write their sizes against the canonical ones")

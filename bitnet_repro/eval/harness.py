@@ -137,7 +137,8 @@ def token_nll(lm, ids: list[int] | torch.Tensor, window: int, batch_size: int = 
         rows = range(start, min(n, start + batch_size))
         x = torch.stack([ids[r * window : (r + 1) * window] for r in rows]).to(lm.device)
         y = torch.stack([ids[r * window + 1 : (r + 1) * window + 1] for r in rows]).to(lm.device)
-        logits = lm.engine.head(lm.engine.hidden(x)).float()
+        with lm.autocast():
+            logits = lm.engine.head(lm.engine.hidden(x)).float()
         total += float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum"))
         lm.n_tokens += x.numel()
     return total / (n * window), n * window
@@ -184,7 +185,7 @@ def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: in
              tokenizer: str | None = None, max_length: int | None = None, seed: int = 1234,
              ppl_window: int | None = None, ppl_max_tokens: int | None = None,
              include_path: list[str] | None = None, out: Path | None = None, kv_bits: int | None = None,
-             **meta: Any) -> dict[str, Any]:  # fmt: skip
+             precision: str = "fp32", **meta: Any) -> dict[str, Any]:  # fmt: skip
     """Evaluate `model` (a checkpoint directory, a pretrained name, or a SuiteLM) and return lm-eval's results
     dict, with token perplexity and throughput under "bitnet_repro". Writes it to `out` as JSON if given."""
     import lm_eval
@@ -193,7 +194,7 @@ def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: in
     lm_tasks = resolve_tasks(tasks, tm)
     lm = model if isinstance(model, SuiteLM) else SuiteLM(pretrained=str(model), batch_size=batch_size,
                                                           batch_tokens=batch_tokens, tokenizer=tokenizer,
-                                                          max_length=max_length)  # fmt: skip
+                                                          max_length=max_length, precision=precision)  # fmt: skip
     if kv_bits:  # Table 6: K and V quantized per head and token, as a 4-bit KV cache would hold them
         if lm.engine.kind != "bitnet_repro":
             raise EvalError("--kv-bits applies to checkpoints of this suite")
@@ -216,7 +217,7 @@ def run_eval(model: str | Any, tasks: list[str], num_fewshot: int = 0, limit: in
         "tasks_requested": list(tasks), "num_fewshot": num_fewshot, "limit": limit, "seed": seed,
         "kv_bits": kv_bits,
         "batch_size": lm.batch_size, "batch_tokens": lm.batch_tokens, "max_length": lm.max_length,
-        "device": str(lm.device),
+        "device": str(lm.device), "precision": lm.precision,
         "throughput": {"examples": n_examples, "seconds": round(t_tasks, 2),
                        "examples_per_second": round(n_examples / t_tasks, 2) if n_examples else None,
                        "tokens_per_second": round(tokens_tasks / t_tasks, 1) if tokens_tasks else None,

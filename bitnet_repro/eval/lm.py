@@ -40,6 +40,8 @@ from lm_eval.utils import get_rolling_token_windows, make_disjoint_window  # noq
 
 from bitnet_repro.checkpoint import load_model_dir
 from bitnet_repro.data import cache_key
+from bitnet_repro.precision import autocast as precision_autocast
+from bitnet_repro.precision import resolve_precision
 from bitnet_repro.pretrained import PRETRAINED, ModelLoadError, load_hf_gguf, load_pretrained_tokenizer, package_dir
 
 # transformers is imported where used: heavy (seconds to import) and needed by few commands
@@ -185,7 +187,7 @@ class SuiteLM(TemplateLM):
 
     def __init__(self, engine=None, pretrained: str | None = None, batch_size: int | str = 32,
                  tokenizer: str | None = None, device: str = "cpu", max_length: int | None = None,
-                 batch_tokens: int | None = None, **kwargs: Any) -> None:  # fmt: skip
+                 batch_tokens: int | None = None, precision: str = "fp32", **kwargs: Any) -> None:  # fmt: skip
         super().__init__()
         if engine is None:
             if pretrained is None:
@@ -197,6 +199,9 @@ class SuiteLM(TemplateLM):
         self.batch_tokens = int(batch_tokens) if batch_tokens else None
         self._device = next(engine.model.parameters()).device
         self.n_tokens = 0  # tokens run through the model, for throughput reports
+        # fp32, or bf16 autocast (`auto`: where the device has bf16 matrix units; bitnet_repro/precision.py)
+        self.precision = resolve_precision(precision, self._device.type)
+        self.autocast = precision_autocast(self.precision, self._device)
 
     # -- TemplateLM interface --------------------------------------------------------------------------
     @property
@@ -237,12 +242,14 @@ class SuiteLM(TemplateLM):
             idx = torch.zeros(len(batch), width, dtype=torch.long)  # right-padded: causal, so harmless
             for b, (_, inp, _) in enumerate(batch):
                 idx[b, : len(inp)] = torch.tensor(inp)
-            h = self.engine.hidden(idx.to(self.device))
             self.n_tokens += sum(len(r[1]) for r in batch)
             # only the positions that predict the continuation go through the output head
             pos = torch.cat([torch.arange(len(inp) - len(cont), len(inp)) + b * width
                              for b, (_, inp, cont) in enumerate(batch)])  # fmt: skip
-            logp = F.log_softmax(self.engine.head(h.flatten(0, 1)[pos.to(h.device)]).float(), dim=-1)
+            with self.autocast():
+                h = self.engine.hidden(idx.to(self.device))
+                logits = self.engine.head(h.flatten(0, 1)[pos.to(h.device)])
+            logp = F.log_softmax(logits.float(), dim=-1)
             target = torch.tensor([t for _, _, cont in batch for t in cont], device=logp.device)
             token_lp = logp.gather(1, target[:, None])[:, 0].cpu()
             missed = (logp.argmax(-1) != target).cpu()
@@ -287,8 +294,9 @@ class SuiteLM(TemplateLM):
             text = ""
             for _ in range(max_gen):
                 window = (ids + new)[-self.max_length :]
-                h = self.engine.hidden(torch.tensor([window], device=self.device))
-                nxt = int(self.engine.head(h[0, -1]).argmax())
+                with self.autocast():
+                    h = self.engine.hidden(torch.tensor([window], device=self.device))
+                    nxt = int(self.engine.head(h[0, -1]).argmax())
                 if nxt == self.eot_token_id:
                     break
                 new.append(nxt)

@@ -11,8 +11,8 @@ smoke: README's SLURM commands (the block after `<!-- slurm-commands -->`), verb
 line, in a copy of the repository (results/slurm/work/smoke/): `snakemake smoke` with every job a SLURM job; then
 every table, JSON and CSV it made compared with those of a local run (`--cores 2`, in results/smoke/, made first
 when missing or with --local), byte for byte.
-faults (profile `slurmcheck`: one model, 1,200 steps, a checkpoint every 100; `slurmcheck-ddp`: the same model for
-3 steps):
+faults (profile `slurmcheck`: one model, a checkpoint every 100 steps, as many steps as take 2 minutes at this
+machine's measured step time, at least 1,200; `slurmcheck-ddp`: the same model for 3 steps):
   - slurmcheck-ddp as one SLURM job of one process, and as one job of 2 SLURM tasks launched by torchrun (gloo, 2
     processes): equal within the DDP test's tolerance (tests/test_train.py, which also compares 3 steps; over a
     long run the two summation orders drift apart until ternary weights flip);
@@ -301,6 +301,39 @@ def checkpoint_step(run):
     return state["step"]
 
 
+TIME_LIMIT_S = 60  # SLURM's smallest time limit: one minute
+
+
+def sized_profile(path, seconds):
+    """Write the `slurmcheck` profile to `path` with as many steps (whole checkpoint intervals, at least the
+    profile's own) as take `seconds` at this machine's measured step time (forward, backward and AdamW on its
+    micro-batches, one thread, the profile's precision); returns the measurement and the steps chosen."""
+    import math
+
+    import torch
+    import yaml
+
+    sys.path.insert(0, str(REPO))
+    from bitnet_repro.cost.train_bench import _time_steps
+    from bitnet_repro.model import Transformer
+    from bitnet_repro.profile import Profile
+
+    raw = yaml.safe_load((REPO / "workflows" / "profiles" / "slurmcheck.yaml").read_text())
+    run = Profile.from_dict(raw).runs[0]
+    torch.set_num_threads(run.train.threads or 1)
+    torch.manual_seed(0)
+    micro_s = _time_steps(Transformer(run.model), run.train, 40, run.model.vocab_size, torch.device("cpu"),
+                          run.train.precision, warmup=5)  # fmt: skip
+    step_s = micro_s * run.train.grad_accum
+    every = run.train.ckpt_every
+    steps = max(run.train.steps, math.ceil(seconds / step_s / every) * every)
+    raw["train"] = {**raw["train"], "steps": steps, "eval_every": steps}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(yaml.safe_dump(raw, sort_keys=False))
+    return {"step_ms_measured": round(step_s * 1e3, 3), "steps": steps, "expected_training_s": round(steps * step_s),
+            "time_limit_s": TIME_LIMIT_S, "profile_file": str(path)}
+
+
 def check_faults(args):
     work = WORK / "faults"
     if args.clean:
@@ -310,8 +343,12 @@ def check_faults(args):
     unlock(work, "slurmcheck")
     shutil.rmtree(work / "results" / "slurmcheck-ddp" / "runs", ignore_errors=True)
     unlock(work, "slurmcheck-ddp")
-    logs, cfg = OUT / "logs", ["--config", "profile=slurmcheck"]
-    result, ok = {"covered_hash": covered_hash()}, True
+    logs = OUT / "logs"
+    # the run's length sized from this machine's measured step time, so that it cannot end inside the one-minute
+    # time limit below however fast the machine is (a profile file outside the repository: `--config profile=`)
+    sizing = sized_profile(work / "slurmcheck.yaml", seconds=TIME_LIMIT_S * 2)
+    cfg = ["--config", f"profile={work / 'slurmcheck.yaml'}"]
+    result, ok = {"covered_hash": covered_hash(), "sizing": sizing}, True
 
     # A wrong account, a wrong partition: Snakemake stops with SLURM's message, no job is queued
     for what, res in (("account", "slurm_account=no_such_account slurm_partition=local"),
