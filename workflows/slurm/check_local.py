@@ -183,10 +183,25 @@ def differing_fields(a, b):
     return {re.sub(r"\[\d+\]\.?", "", k) or k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k)}
 
 
+def data_env():
+    """The environment with the data and paper directories this checkout uses named explicitly: the copy of the
+    repository sits elsewhere, so its `../shared` defaults would point at nothing."""
+    sys.path.insert(0, str(REPO))
+    from bitnet_repro.config import DataConfig
+    from bitnet_repro.data import resolve_data_dir
+    from bitnet_repro.paper.writer import paper_dir
+
+    env = dict(os.environ)
+    env.setdefault("BITNET_REPRO_DATA", str(resolve_data_dir(DataConfig())))
+    env.setdefault("BITNET_REPRO_PAPER", str(paper_dir()))
+    return env
+
+
 def check_smoke(args):
     env_local = REPO / "results" / "smoke"
     result = {}
     local_log = OUT / "logs" / "smoke-local.log"
+    local_log.parent.mkdir(parents=True, exist_ok=True)
     if args.local or not (env_local / "tables" / "table3.md").exists():
         shutil.rmtree(env_local, ignore_errors=True)
         with open(local_log, "w") as fh:
@@ -209,7 +224,7 @@ def check_smoke(args):
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "w") as fh:
             rc = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=work, stdout=fh,
-                                stderr=subprocess.STDOUT).returncode  # fmt: skip
+                                stderr=subprocess.STDOUT, env=data_env()).returncode  # fmt: skip
         text = log.read_text(errors="replace")
     wall = elapsed(text)
     result["readme_commands_run"] = commands.splitlines()
