@@ -14,19 +14,16 @@ their input's dtype, so the integer codes are those of an fp32 run. The fake-qua
 then rounded to bf16 as on a GPU under autocast (the paper's training): a ternary weight code times beta becomes
 +-bf16(beta) (one relative error for the whole tensor, at most 2^-9), an 8-bit activation code times its scale
 loses bits below the 8th, and the output is rounded to bf16. The exact alternative, integer codes through
-`torch._int_mm` (int8 x int8 -> int32) and the scales applied in fp32, runs at about 40% of the bf16 rate on this
-CPU and needs its own backward; `bench` measures both errors (results/<profile>/bench/).
+`torch._int_mm` (int8 x int8 -> int32) and the scales applied in fp32, ran at about 40% of the bf16 rate on a CPU
+with AMX and needs its own backward; `bench` measures both errors (results/<profile>/bench/).
 """
 
 from __future__ import annotations
 
-import logging
 from contextlib import nullcontext
 from typing import Any
 
 import torch
-
-log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16")
 

@@ -35,9 +35,9 @@ SIZES: dict[str, dict[str, Any]] = {
     "cpu-l": dict(d_model=144, n_layers=4, n_heads=4, d_ff=384, source="ours (cpu)"),
     # cpu-xs at twice the width (BitNet b1.58 Reloaded: ternary models match 16-bit ones at twice the hidden size)
     "cpu-xs-2x": dict(d_model=128, n_layers=2, n_heads=4, d_ff=384, source="ours (cpu): cpu-xs at twice the width"),
-    # Ours: the CPU ladder trained in bf16 with compiled steps (`cpu` profile): 0.39M to 3.16M non-embedding
-    # parameters (8.1x), head size 64, SwiGLU width about 8d/3; named by their non-embedding parameters. Chosen
-    # from measured step times and pilots (README "Scales", results/cpu/tables/pilots.md)
+    # Ours: the CPU ladder for a CPU with bf16 matrix units (`cpu-bf16` profile, not run yet but its top rung):
+    # 0.39M to 3.16M non-embedding parameters (8.1x), head size 64, SwiGLU width about 8d/3; named by their
+    # non-embedding parameters; shapes from bf16 pilots made by hand on a CPU with AMX (README "Scales")
     "cpu-0.4M": dict(d_model=128, n_layers=2, n_heads=2, d_ff=336, source="ours (cpu)"),
     "cpu-0.9M": dict(d_model=192, n_layers=2, n_heads=3, d_ff=512, source="ours (cpu)"),
     "cpu-1.8M": dict(d_model=192, n_layers=4, n_heads=3, d_ff=512, source="ours (cpu)"),

@@ -80,8 +80,8 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--variants", help="comma-separated subset of fp16,bitnet_b158,bitnet_b1,bitnet_b158_appendix_d")
     p.add_argument("--compile", action="store_true", help="CUDA: torch.compile every model (CPU: see --modes)")
-    p.add_argument("--modes", help="comma-separated subset of fp32,bf16,bf16+compile (CPU default: all three; "
-                   "CUDA: bf16, or bf16+compile with --compile)")
+    p.add_argument("--modes", help="comma-separated subset of fp32,fp32+compile,bf16,bf16+compile (CPU default: all "
+                   "four where the CPU has bf16 units, else the fp32 ones; CUDA: bf16, or bf16+compile with --compile)")
     p.add_argument("--out", required=True, help="JSON file")
     p = add("cost-prepare", cmd_cost_prepare, "write one size's FP16 and b1.58 models (random weights) for cost")
     p.add_argument("--size", required=True, help="700M, 1.3B, 3B, 3.9B, 7B, 13B or 70B (paper shapes)")

@@ -1,5 +1,5 @@
-"""Training-cost benchmark: step time of FP16 and BitNet models of one size, measured side by side, in fp32,
-in bf16 autocast and in bf16 with torch.compile.
+"""Training-cost benchmark: step time of FP16 and BitNet models of one size, measured side by side, eager and with
+torch.compile, in fp32 and (where the CPU has bf16 units, or on CUDA) in bf16 autocast.
 
 The variants and modes are interleaved within each repeat (fp16, b1.58, b1, naive, fp16, ...) so that machine
 noise hits them alike; the reported ratio is the median over repeats of BitNet time / FP16 time of that repeat.
@@ -138,8 +138,9 @@ def default_modes(device: torch.device, compile: bool) -> tuple[str, ...]:
 def bench_train_step(size: str, out: Path, steps: int = 10, repeats: int = 5, threads: int = 0,
                      profile: str = "cpu", device: str = "cpu", variants: tuple[str, ...] = VARIANTS,
                      compile: bool = False, modes: tuple[str, ...] | None = None) -> dict[str, Any]:  # fmt: skip
-    """Step time of each variant in each mode (fp32 eager, bf16 autocast eager, bf16 + torch.compile; on CUDA
-    bf16 only, eager or compiled by `compile`), interleaved within each repeat; ratios to FP16 of the same mode.
+    """Step time of each variant in each mode (`modes`, default `default_modes`: fp32 and bf16 autocast, each
+    eager and with torch.compile; on CUDA bf16 only, eager or compiled by `compile`), interleaved within each
+    repeat; ratios to FP16 of the same mode.
     The first three steps of a compiled model, which include compilation, are not timed."""
     dev = torch.device(device)
     if threads:
