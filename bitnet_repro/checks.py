@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from bitnet_repro.checkpoint import load_train_state
 from bitnet_repro.config import RunConfig
 from bitnet_repro.train import read_metrics
 from bitnet_repro.utils import atomic_write_text, run_meta
@@ -49,7 +50,7 @@ def kill_and_resume(cfg: RunConfig, data: Path, work: Path, out: Path, timeout: 
     proc.wait()
     metrics = read_metrics(killed_dir / "metrics.jsonl")  # its last line may have been cut by the kill
     killed_after = metrics[-1][1]["step"] + 1 if metrics else 0
-    resumed_from = torch.load(ckpt, weights_only=False)["step"]
+    resumed_from = load_train_state(ckpt)["step"]
     t0 = time.perf_counter()
     subprocess.run(_train_cmd(config, data, killed_dir), env=env, check=True, capture_output=True)
     resume_s = time.perf_counter() - t0

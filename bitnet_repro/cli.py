@@ -29,6 +29,16 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     return runs[args.run]
 
 
+def data_dir(path: str) -> Path:
+    """A token directory given with --data, refused early (before any model is built) when it is not there."""
+    from bitnet_repro.data import DataError
+
+    if not Path(path).is_dir():
+        raise DataError(f"--data {path} is not a directory; write it with `python -m bitnet_repro data --out {path}` "
+                        "(or the Snakemake target) first")  # fmt: skip
+    return Path(path)
+
+
 def cmd_runs(args: argparse.Namespace) -> None:
     """List a profile's runs and their ids; with --write, write each resolved config.json."""
     for run in runs_from_profile(load_profile(args.profile)):
@@ -61,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in (("threads", args.threads), ("device", args.device)) if v is not None}
     if overrides:
         run = dataclasses.replace(run, train=dataclasses.replace(run.train, **overrides))
-    summary = train(run, Path(args.data), Path(args.out), progress=not args.no_progress)
+    summary = train(run, data_dir(args.data), Path(args.out), progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":
         print(json.dumps(summary, indent=2))
 
@@ -75,22 +85,60 @@ def cmd_check_resume(args: argparse.Namespace) -> None:
         short = dataclasses.replace(t, steps=args.steps, warmup_steps=min(t.warmup_steps, args.steps // 4),
                                     ckpt_every=max(1, args.steps // 4), eval_every=max(1, args.steps // 2))  # fmt: skip
         cfg = dataclasses.replace(cfg, train=short)
-    result = kill_and_resume(cfg, Path(args.data), Path(args.work), Path(args.out))
+    result = kill_and_resume(cfg, data_dir(args.data), Path(args.work), Path(args.out))
     print(json.dumps({k: v for k, v in result.items() if k != "meta"}, indent=2))
     if not result["final_weights_bitwise_equal"]:
         raise SystemExit("resumed run differs from the uninterrupted run")
 
 
 def cmd_presets(args: argparse.Namespace) -> None:
+    """Every named shape. `non-emb params` counts every parameter but the embeddings and head, norms included, as
+    the results tables do; `linear N` is Kaplan et al.'s N, the blocks' linear weights only."""
+    import torch
+
+    from bitnet_repro.model import Transformer
     from bitnet_repro.presets import preset_model
 
-    print(f"{'size':10} {'source':14} {'d_model':>7} {'layers':>6} {'heads':>5} {'d_ff':>6} {'non-emb params':>15}")
+    print(f"{'size':10} {'source':14} {'d_model':>7} {'layers':>6} {'heads':>5} {'d_ff':>6} {'non-emb params':>15} "
+          f"{'linear N':>15}")  # fmt: skip
     for name, row in SIZES.items():
         m = preset_model(name, "fp16")
-        print(
-            f"{name:10} {row['source']:14} {m.d_model:7} {m.n_layers:6} {m.n_heads:5} {m.d_ff:6} "
-            f"{m.n_params_nonembedding:15,}"
-        )
+        with torch.device("meta"):  # shapes only: no memory, even at 30B
+            non_emb = Transformer(m).count_params(non_embedding=True)
+        print(f"{name:10} {row['source']:14} {m.d_model:7} {m.n_layers:6} {m.n_heads:5} {m.d_ff:6} {non_emb:15,} "
+              f"{m.n_params_nonembedding:15,}")  # fmt: skip
+
+
+def whole_number(text: str, minimum: int) -> int:
+    """`text` as a whole number >= `minimum`, or an argparse error that says so."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, not {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argument type: a whole number >= 1."""
+    return whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An argument type: a whole number >= 0."""
+    return whole_number(text, 0)
+
+
+def example_limit(text: str) -> int | float:
+    """An argument type for --limit: at most N examples per task (N >= 1), or a fraction of each task (0 < f < 1)."""
+    try:
+        value = float(text) if "." in text else int(text)
+    except ValueError:
+        value = 0
+    if value <= 0 or (isinstance(value, float) and value >= 1):
+        raise argparse.ArgumentTypeError(f"expected a count of examples >= 1 or a fraction in (0, 1), not {text!r}")
+    return value
 
 
 def run_args(p: argparse.ArgumentParser) -> None:
@@ -102,13 +150,13 @@ def run_args(p: argparse.ArgumentParser) -> None:
 def register(add, command: str | None = None) -> None:
     """Add this area's subcommands (`add(name, fn, help)` returns the subparser)."""
     p = add("runs", cmd_runs, "list a profile's training runs (and optionally write their configs)")
-    p.add_argument("--profile", default="cpu")
+    p.add_argument("--profile", default="cpu", help="profile name or YAML path")
     p.add_argument("--write", help="directory to write <run_id>/config.json into")
     p = add("config", cmd_config, "write the resolved config.json of one run")
     run_args(p)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="config.json to write")
     p = add("data", cmd_data, "verify the data, train the tokenizer, write token arrays")
-    p.add_argument("--profile", default="cpu")
+    p.add_argument("--profile", default="cpu", help="profile name or YAML path whose data to prepare")
     p.add_argument("--config", help="a run's config.json: prepare that run's data instead of the profile's")
     p.add_argument("--out", required=True, help="output directory for tokenizer.model and *.bin")
     p = add("train", cmd_train, "train (or resume) one model")
@@ -117,11 +165,11 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--threads", type=int, help="CPU threads (overrides train.threads)")
     p.add_argument("--device", help="cpu | cuda (overrides train.device)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p = add("check-resume", cmd_check_resume, "SIGKILL a training run mid-way, resume it, compare with a clean run")
     run_args(p)
-    p.add_argument("--data", required=True)
+    p.add_argument("--data", required=True, help="directory written by `data`")
     p.add_argument("--work", required=True, help="scratch directory for the two runs")
-    p.add_argument("--steps", type=int, help="shorten the run to this many steps (checkpoints every quarter)")
+    p.add_argument("--steps", type=positive_int, help="shorten the run to this many steps (checkpoints every quarter)")
     p.add_argument("--out", required=True, help="JSON file")
     add("presets", cmd_presets, "list the model presets (paper tables and CPU sizes)")

@@ -4,6 +4,7 @@ profile expands to a list of RunConfigs (its ladder and its learning-rate pilots
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,18 +22,57 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PROFILE_DIR = REPO_ROOT / "workflows" / "profiles"
 
 
+SCHEMA_PATH = REPO_ROOT / "workflows" / "schemas" / "profile.schema.yaml"
+
+
 def load_profile(name_or_path: str | Path) -> dict[str, Any]:
+    """A profile's YAML as a dict, checked against the schema (a mistake names the file, the key and what it
+    should be, in a few lines)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = PROFILE_DIR / f"{name_or_path}.yaml"
     if not path.exists():
         available = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
-        raise ConfigError(f"profile {str(name_or_path)!r} not found at {path}; available: {available}")
-    with open(path) as f:
-        profile = yaml.safe_load(f)
+        hint = difflib.get_close_matches(str(name_or_path), available, n=1)
+        hint = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(f"profile {str(name_or_path)!r} not found at {path}{hint}; available: {available}")
+    try:
+        profile = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    check_profile(profile, path)
+    return profile
+
+
+def _key_path(parts) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def check_profile(profile: Any, path: str | Path) -> None:
+    """Validate a profile against workflows/schemas/profile.schema.yaml; raise one ConfigError naming the file,
+    the key, the value and what the schema expects there (with a did-you-mean for a misspelt key)."""
+    import jsonschema
+
     if not isinstance(profile, dict) or "name" not in profile:
         raise ConfigError(f"{path}: a profile is a mapping with at least a 'name' key")
-    return profile
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(profile))
+    if error is None:
+        return
+    where = _key_path(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(allowed))
+        hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, allowed, n=1)) else repr(k)
+                 for k in unknown]  # fmt: skip
+        raise ConfigError(f"{path}: unknown key {', '.join(hints)} in {where}; allowed there: {', '.join(allowed)}")
+    expected = {k: error.schema[k] for k in ("type", "enum", "minimum", "maximum", "pattern") if k in error.schema}
+    raise ConfigError(f"{path}: {where} = {error.instance!r} is invalid: {error.message}"
+                      + (f" (expected {expected})" if expected and len(repr(expected)) < 200 else ""))
 
 
 def profile_data(profile: dict[str, Any]) -> DataConfig:
@@ -353,4 +393,8 @@ class Profile:
 
     @classmethod
     def load(cls, name_or_path: str | Path) -> Profile:
-        return cls.from_dict(load_profile(name_or_path))
+        raw = load_profile(name_or_path)
+        try:
+            return cls.from_dict(raw)
+        except ConfigError as e:
+            raise ConfigError(f"profile {str(name_or_path)!r}: {e}") from None

@@ -40,7 +40,14 @@ from torch.distributed.fsdp import fully_shard
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from bitnet_repro.checkpoint import find_resumable, load_model_dir, save_model_dir
+from bitnet_repro.checkpoint import (
+    capture_rng,
+    find_resumable,
+    load_model_dir,
+    load_train_state,
+    restore_rng,
+    save_model_dir,
+)
 from bitnet_repro.config import ConfigError, RunConfig, TrainConfig
 from bitnet_repro.data import VAL_SETS, bits_per_byte, load_token_bytes, load_tokens
 from bitnet_repro.distill import Distiller, check_student, init_student, load_teacher
@@ -267,11 +274,9 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
         log.warning("%s: train.compile is ignored for a distillation run (teacher hooks); training eagerly", cfg.name)
     optimizer = make_optimizer(model, t)
     if resume is not None:
-        state = torch.load(resume / "train_state.pt", map_location="cpu", weights_only=False)
+        state = load_train_state(resume / "train_state.pt")  # weights only: no code from the file runs
         load_optimizer_state(model, optimizer, state["optimizer"])
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
+        restore_rng(state["rng"])
         start_step, min_loss, wall_before = state["step"], state["min_loss"], state["wall_time"]
         log.info("resuming %s from step %d (%s)", cfg.run_id, start_step, resume)
         if rank == 0 and metrics_path.exists():  # drop metrics logged after the checkpoint
@@ -367,9 +372,7 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
         if done % t.ckpt_every == 0 and done < t.steps:
             weights, optim_state = full_state(model, optimizer)
             state = {"optimizer": optim_state, "step": done, "min_loss": min_loss,
-                     "wall_time": wall_before + time.perf_counter() - tic,
-                     "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                             "python": random.getstate()}}  # fmt: skip
+                     "wall_time": wall_before + time.perf_counter() - tic, "rng": capture_rng()}  # fmt: skip
             if rank == 0:
                 save_model_dir(out / "checkpoint", weights, cfg, meta, extra=state)
         if stop_after is not None and done >= stop_after:

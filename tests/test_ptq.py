@@ -261,6 +261,7 @@ def test_embeddings_and_head_stay_high_precision_unless_config_says_otherwise():
 class _Poison(Baseline):
     name = "test_poison"
     title = "Poison"
+    implementation = "this test"
     w_bits = (4,)
     table3 = ("W4A16",)
     needs_calibration = False
@@ -334,6 +335,8 @@ from bitnet_repro.ptq.quantize import rtn_quantize
 class ToyRTN(Baseline):
     name = "toy_rtn"
     title = "Toy RTN"
+    reference = "round-to-nearest, per output channel"
+    implementation = "this suite (bitnet_repro.ptq.quantize.rtn_quantize)"
     w_bits = (3,)
     table3 = ("W3A16",)
     needs_calibration = False

@@ -3,6 +3,7 @@
 # profile's runs and data directory; the paper's own tables; the report's categories. Run ids are
 # name-sha256(resolved config)[:10]. Each area's helpers sit in its own .smk.
 import dataclasses
+import difflib
 import json
 import os
 import sys
@@ -11,9 +12,9 @@ from pathlib import Path
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 sys.path.insert(0, workflow.basedir)
+from bitnet_repro.config import ConfigError  # noqa: E402
 from bitnet_repro.profile import Profile  # noqa: E402
 from bitnet_repro.data import cache_key  # noqa: E402
 from bitnet_repro.precision import cpu_bf16_native  # noqa: E402
@@ -21,26 +22,51 @@ from bitnet_repro.paper.writer import paper_dir  # noqa: E402
 from bitnet_repro.utils import atomic_write_text  # noqa: E402
 from workflows.slurm.preflight import slurm_preflight  # noqa: E402
 
-PROFILE = config.get("profile", "cpu")
+# --config keys this workflow reads: a misspelt one (`profil=smoke`) stops here instead of being ignored
+CONFIG_KEYS = {
+    "profile": "smoke | cpu | cpu-bf16 | paper, or a path to a profile YAML (default: cpu)",
+    "redraw": "true: rebuild tables and figures from the results on disk, never train or evaluate (README "
+              "\"Redrawing without retraining\")",
+}
+for _key in config:
+    if _key not in CONFIG_KEYS:
+        _hint = difflib.get_close_matches(_key, CONFIG_KEYS, n=1)
+        raise WorkflowError(f"unknown --config key {_key!r}" + (f"; did you mean {_hint[0]!r}?" if _hint else "")
+                            + "\nKnown keys: " + "; ".join(f"{k}: {v}" for k, v in CONFIG_KEYS.items()))
+REDRAW = str(config.get("redraw", "false")).lower() in ("1", "true", "yes")
+if REDRAW:
+    logger.info("redraw=true: only the rules that write tables and figures; every other result is read from disk. A "
+                "MissingInputException names a result not made yet: the same target without redraw=true makes it.")
+
+PROFILE = str(config.get("profile", "cpu"))
 PROFILES, RUNS, PILOTS, DATA_KEYS, PROFILE_RAW = {}, {}, {}, {}, {}
 _profile_files = sorted(Path(workflow.basedir, "workflows", "profiles").glob("*.yaml"))
-if PROFILE.endswith((".yaml", ".yml")):  # `--config profile=path/to/my.yaml`: a profile kept outside the repository
-    if not Path(PROFILE).is_file():
-        raise ValueError(f"profile={PROFILE!r}: no such file")
-    _profile_files.append(Path(PROFILE).resolve())  # last: it replaces a profile of the same name
+_chosen = Path(PROFILE).resolve() if PROFILE.endswith((".yaml", ".yml")) else None
+if _chosen is not None:  # `--config profile=path/to/my.yaml`: a profile kept outside the repository
+    if not _chosen.is_file():
+        raise WorkflowError(f"profile={PROFILE!r}: no such file")
+    _profile_files.append(_chosen)  # last: it replaces a profile of the same name
 for _path in _profile_files:
-    _profile = yaml.safe_load(_path.read_text())
-    validate(_profile, "schemas/profile.schema.yaml")
-    _resolved = Profile.from_dict(_profile)
-    if _path == _profile_files[-1] and PROFILE.endswith((".yaml", ".yml")):
+    # A broken profile breaks only itself: another profile's mistake is a warning, the chosen one's an error
+    # naming the file, the key and what it should be (bitnet_repro.profile.check_profile)
+    try:
+        _resolved = Profile.load(_path)
+    except ConfigError as e:
+        if _path == _chosen or _path.stem == PROFILE:
+            raise WorkflowError(str(e)) from None
+        logger.warning(f"Skipping the broken profile {_path.name} (choose it to see the error in full): {e}")
+        continue
+    if _path == _chosen:
         PROFILE = _resolved.name
     PROFILES[_resolved.name] = _resolved
-    PROFILE_RAW[_resolved.name] = _profile
+    PROFILE_RAW[_resolved.name] = yaml.safe_load(_path.read_text())
     RUNS[_resolved.name] = {r.run_id: r for r in _resolved.runs}
     PILOTS[_resolved.name] = {r.run_id: r for r in _resolved.pilots}
     DATA_KEYS[_resolved.name] = cache_key(_resolved.data)
 if PROFILE not in PROFILES:
-    raise ValueError(f"profile={PROFILE!r} is not one of {sorted(PROFILES)} (workflows/profiles/*.yaml)")
+    _hint = difflib.get_close_matches(PROFILE, PROFILES, n=1)
+    raise WorkflowError(f"profile={PROFILE!r} is not one of {sorted(PROFILES)} (workflows/profiles/*.yaml)"
+                        + (f"; did you mean {_hint[0]!r}?" if _hint else ""))
 
 # A ladder that asks for `precision: auto` trains in fp32 on a CPU without bf16 matrix units (AMX, AVX512-BF16):
 # correct, but its budget was set for bf16 (README "Precision")
@@ -65,15 +91,23 @@ PAPER_TABLE2 = f"{PAPER_DIR}/table2_energy_by_size.csv"
 PAPER_TABLE3 = f"{PAPER_DIR}/table3_ptq_zeroshot_6.7B.csv"
 PAPER_TABLE6 = f"{PAPER_DIR}/table6_kv4bit.csv"
 
-# Snakemake's report (`snakemake --report`, README "Report"): every table and figure is wrapped in report() with
-# a caption from workflows/report/ and one category per section of the paper.
-REPORT_CLAIMS = "Claims ledger"  # sorts first: the report opens with it
-REPORT_TRAINING = "Training"
-REPORT_PILOTS = "Pilots and count models"
-REPORT_EVAL = "Evaluation"
-REPORT_PTQ = "PTQ baselines (Table 3, Figure 7)"
-REPORT_COST = "Inference cost (Table 4, Figure 8, Table 7)"
-REPORT_ENERGY = "Energy (Tables 1 and 2, Figure 3)"
+# Snakemake's report (`snakemake --report`, README "Report"): every table (its HTML page) and figure is wrapped in
+# report() with a caption from workflows/report/, one category per section of the paper and a title. The report
+# sorts categories by name and a category's results by title, so both are numbered in the order they are read:
+# the claims ledger, then the paper's order, then what this suite adds (at most 9 of each: "10." sorts before "2.").
+REPORT_CLAIMS = "1. Claims ledger"
+REPORT_TRAINING = "2. Training (Figures 9 and 10, Tables 10-13)"
+REPORT_EVAL = "3. Evaluation (Figure 5, Tables 5 and 6)"
+REPORT_PTQ = "4. PTQ baselines (Table 3, Figure 7)"
+REPORT_COST = "5. Inference cost (Table 4, Figure 8, Table 7)"
+REPORT_ENERGY = "6. Energy (Tables 1 and 2, Figure 3)"
+REPORT_PILOTS = "7. Pilots, count models and stability (Figure 6)"
+REPORT_BITDISTILL = "8. BitDistill (SmolLM2-135M students)"
+
+
+def report_title(category, n, title):
+    """The labels of a result in the report: its title, numbered within its category ("4.1 Table 3: ...")."""
+    return {"Result": f"{category.split('.', 1)[0]}.{n} {title}"}
 
 
 def data_dir(profile):
@@ -113,16 +147,17 @@ def report_results(profile):
     """Every file of the profile that is wrapped in report() and is on disk, as the inputs of `report_all` (the
     target of a report of everything made so far). A file that is not there is left out, never built."""
     t, f = f"results/{profile}/tables", f"results/{profile}/figures"
-    files = [f"{t}/claims.md", f"results/{profile}/baselines/ngram.json", f"{t}/pilots.md", f"{t}/numerics.md",
-             f"results/{profile}/figures/figure6.png", f"{t}/budget.md",
-             f"{t}/training.md", f"{f}/training_curves.png", f"{t}/hparams.md", f"{f}/figure10.png",
-             f"{t}/eval.md", f"{f}/eval_scaling.png", f"{t}/tasks.md", f"{t}/pretrained.md", f"{t}/table6.md",
-             f"{t}/table3.md", *ptq_pretrained_tables(profile), f"{t}/bitdistill.md", f"{t}/bitdistill_sweep.md",
-             f"{t}/ptq_sizes.md",
-             f"{f}/figure7.png",
-             f"{t}/table4_cost.md", f"{f}/figure8.png", f"{t}/table4_cost_large.md", f"{f}/figure8_large.png",
-             f"{t}/table7.md", f"{t}/packed.md",
-             "results/energy/table1.md", "results/energy/table2.md", "results/energy/figure3.png"]
+    files = [f"{t}/claims.html",
+             f"{t}/training.html", f"{f}/training_curves.png", f"{f}/figure10.png", f"{t}/hparams.html",
+             f"{t}/eval.html", f"{f}/eval_scaling.png", f"{t}/table6.html", f"{t}/pretrained.html", f"{t}/tasks.html",
+             f"{t}/table3.html", *(p.removesuffix(".md") + ".html" for p in ptq_pretrained_tables(profile)),
+             f"{f}/figure7.png", f"{t}/ptq_sizes.html",
+             f"{t}/table4_cost.html", f"{f}/figure8.png", f"{t}/table4_cost_large.html", f"{f}/figure8_large.png",
+             f"{t}/table7.html", f"{t}/packed.html",
+             "results/energy/table1.html", "results/energy/table2.html", "results/energy/figure3.png",
+             f"results/{profile}/baselines/ngram.json", f"{t}/pilots.html", f"{f}/figure6.png", f"{t}/budget.html",
+             f"{t}/numerics.html",
+             f"{t}/bitdistill.html", f"{t}/bitdistill_sweep.html"]
     return [p for p in files if Path(p).exists()]
 
 
@@ -157,3 +192,28 @@ def claims_inputs(profile):
     if p.ptq.pretrained.models:
         files["table3_pretrained"] = [f"{t}/table3_{m}.csv" for m in p.ptq.pretrained.models]
     return files
+
+
+def check_targets(rule_names):
+    """Stop on a command-line target that is neither a rule nor a file path, naming the closest rules. Targets are
+    read from Snakemake's own argument parser; under the API or a cluster job step nothing is checked."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "snakemake" and argv0.parent.name != "snakemake":  # `snakemake`, `python -m snakemake`
+        return
+    from snakemake.cli import get_argument_parser
+
+    try:
+        targets = get_argument_parser().parse_known_args(sys.argv[1:])[0].targets or []
+    except SystemExit:
+        return
+    # rules defined after this call (a target appended to the Snakefile) count too
+    import re
+
+    for path in [Path(workflow.basedir, "Snakefile"), *Path(workflow.basedir, "workflows").glob("*.smk")]:
+        rule_names = [*rule_names, *re.findall(r"^rule (\w+):", path.read_text(), re.M)]
+    for target in targets:
+        if target in rule_names or "/" in target or "." in target or Path(target).exists():
+            continue
+        close = difflib.get_close_matches(target, rule_names, n=3, cutoff=0.6)
+        raise WorkflowError(f"no target {target!r}" + (f"; did you mean {' or '.join(map(repr, close))}?" if close else "")
+                            + " `snakemake --list-target-rules` lists the targets (README \"Targets and profiles\").")

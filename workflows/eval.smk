@@ -67,7 +67,8 @@ rule ngram_baselines:
     input:
         data=lambda wc: f"{data_dir(wc.profile)}/data.json",
     output:
-        report("results/{profile}/baselines/ngram.json", caption="report/ngram.rst", category=REPORT_PILOTS),
+        report("results/{profile}/baselines/ngram.json", caption="report/ngram.rst", category=REPORT_PILOTS,
+               labels=report_title(REPORT_PILOTS, 1, "Count models: the Kneser-Ney floor")),
     params:
         data=lambda wc: data_dir(wc.profile),
         seq_len=lambda wc: next(iter(RUNS[wc.profile].values())).train.seq_len,
@@ -87,14 +88,17 @@ rule ngram_baselines:
 rule task_table:
     # Every local task loads offline, with its item count against the canonical split size.
     output:
-        md=report("results/{profile}/tables/tasks.md", caption="report/tasks.rst", category=REPORT_EVAL),
+        md="results/{profile}/tables/tasks.md",
+        html=report("results/{profile}/tables/tasks.html", caption="report/tasks.rst", category=REPORT_EVAL,
+                    labels=report_title(REPORT_EVAL, 5, "Task inventory")),
         json="results/{profile}/tables/tasks.json",
     log:
         "results/{profile}/logs/task_table.log",
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro tasks --out-md {output.md} --out-json {output.json} > {log} 2>&1"
+        "(python -m bitnet_repro tasks --out-md {output.md} --out-json {output.json} && "
+        "python -m bitnet_repro.paper.writer {output.md} --out {output.html}) > {log} 2>&1"
 
 
 rule check_hf_parity:

@@ -9,7 +9,9 @@ rule training_table:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/training.csv",
-        md=report("results/{profile}/tables/training.md", caption="report/training.rst", category=REPORT_TRAINING),
+        md="results/{profile}/tables/training.md",
+        html=report("results/{profile}/tables/training.html", caption="report/training.rst", category=REPORT_TRAINING,
+                    labels=report_title(REPORT_TRAINING, 1, "Validation loss of every model (Table 4, Figure 4)")),
     log:
         "results/{profile}/logs/training_table.log",
     conda:
@@ -26,7 +28,9 @@ rule pilot_table:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/pilots.csv",
-        md=report("results/{profile}/tables/pilots.md", caption="report/pilots.rst", category=REPORT_PILOTS),
+        md="results/{profile}/tables/pilots.md",
+        html=report("results/{profile}/tables/pilots.html", caption="report/pilots.rst", category=REPORT_PILOTS,
+                    labels=report_title(REPORT_PILOTS, 2, "Learning-rate pilots")),
     log:
         "results/{profile}/logs/pilot_table.log",
     conda:
@@ -43,7 +47,9 @@ rule numerics_table:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/numerics.csv",
-        md=report("results/{profile}/tables/numerics.md", caption="report/numerics.rst", category=REPORT_PILOTS),
+        md="results/{profile}/tables/numerics.md",
+        html=report("results/{profile}/tables/numerics.html", caption="report/numerics.rst", category=REPORT_PILOTS,
+                    labels=report_title(REPORT_PILOTS, 5, "Precision check: bf16 against fp32")),
     log:
         "results/{profile}/logs/numerics_table.log",
     conda:
@@ -59,7 +65,8 @@ rule training_figure:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         png=report("results/{profile}/figures/training_curves.png", caption="report/training_curves.rst",
-                   category=REPORT_TRAINING),
+                   category=REPORT_TRAINING,
+                   labels=report_title(REPORT_TRAINING, 2, "Training curves (Figures 9 and 4)")),
         pdf="results/{profile}/figures/training_curves.pdf",
         caption="results/{profile}/figures/training_curves.md",
     params:
@@ -80,7 +87,9 @@ rule eval_table:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/eval.csv",
-        md=report("results/{profile}/tables/eval.md", caption="report/eval.rst", category=REPORT_EVAL),
+        md="results/{profile}/tables/eval.md",
+        html=report("results/{profile}/tables/eval.html", caption="report/eval.rst", category=REPORT_EVAL,
+                    labels=report_title(REPORT_EVAL, 1, "Zero- and few-shot scores of every model (Figure 5)")),
         long="results/{profile}/tables/eval_long.csv",
     log:
         "results/{profile}/logs/eval_table.log",
@@ -96,7 +105,9 @@ rule pretrained_table:
         lambda wc: pretrained_files(wc.profile),
     output:
         csv="results/{profile}/tables/pretrained.csv",
-        md=report("results/{profile}/tables/pretrained.md", caption="report/pretrained.rst", category=REPORT_EVAL),
+        md="results/{profile}/tables/pretrained.md",
+        html=report("results/{profile}/tables/pretrained.html", caption="report/pretrained.rst", category=REPORT_EVAL,
+                    labels=report_title(REPORT_EVAL, 4, "SmolLM2-135M through the same evaluation")),
     log:
         "results/{profile}/logs/pretrained_table.log",
     conda:
@@ -111,7 +122,7 @@ rule eval_figure:
         "results/{profile}/tables/eval.csv",
     output:
         png=report("results/{profile}/figures/eval_scaling.png", caption="report/eval_scaling.rst",
-                   category=REPORT_EVAL),
+                   category=REPORT_EVAL, labels=report_title(REPORT_EVAL, 2, "Evaluation against size")),
         pdf="results/{profile}/figures/eval_scaling.pdf",
         caption="results/{profile}/figures/eval_scaling.md",
     params:
@@ -130,7 +141,9 @@ rule table6_report:
         lambda wc: table6_files(wc.profile),
     output:
         csv="results/{profile}/tables/table6.csv",
-        md=report("results/{profile}/tables/table6.md", caption="report/table6.rst", category=REPORT_EVAL),
+        md="results/{profile}/tables/table6.md",
+        html=report("results/{profile}/tables/table6.html", caption="report/table6.rst", category=REPORT_EVAL,
+                    labels=report_title(REPORT_EVAL, 3, "Table 6: 4-bit KV cache")),
     params:
         paper=PAPER_TABLE6,
     log:
@@ -148,7 +161,9 @@ rule table3_report:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/table3.csv",
-        md=report("results/{profile}/tables/table3.md", caption="report/table3.rst", category=REPORT_PTQ),
+        md="results/{profile}/tables/table3.md",
+        html=report("results/{profile}/tables/table3.html", caption="report/table3.rst", category=REPORT_PTQ,
+                    labels=report_title(REPORT_PTQ, 1, "Table 3: PTQ baselines against BitNet b1 (zero-shot)")),
     params:
         paper=PAPER_TABLE3,
     log:
@@ -166,8 +181,9 @@ rule table3_pretrained_report:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/table3_{model}.csv",
-        md=report("results/{profile}/tables/table3_{model}.md", caption="report/table3_pretrained.rst",
-                  category=REPORT_PTQ),
+        md="results/{profile}/tables/table3_{model}.md",
+        html=report("results/{profile}/tables/table3_{model}.html", caption="report/table3_pretrained.rst",
+                    category=REPORT_PTQ, labels=report_title(REPORT_PTQ, 2, "Table 3 on the pretrained {model}")),
     params:
         paper=PAPER_TABLE3,
     log:
@@ -186,7 +202,9 @@ rule figure7_table:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/ptq_sizes.csv",
-        md=report("results/{profile}/tables/ptq_sizes.md", caption="report/ptq_sizes.rst", category=REPORT_PTQ),
+        md="results/{profile}/tables/ptq_sizes.md",
+        html=report("results/{profile}/tables/ptq_sizes.html", caption="report/ptq_sizes.rst", category=REPORT_PTQ,
+                    labels=report_title(REPORT_PTQ, 4, "Figure 7's numbers: PTQ at every size")),
     params:
         paper=PAPER_TABLE3,
     log:
@@ -200,9 +218,11 @@ rule figure7_table:
 
 rule figure7_plot:
     input:
-        "results/{profile}/tables/ptq_sizes.csv",
+        table="results/{profile}/tables/ptq_sizes.csv",
+        ngram="results/{profile}/baselines/ngram.json",
     output:
-        png=report("results/{profile}/figures/figure7.png", caption="report/figure7.rst", category=REPORT_PTQ),
+        png=report("results/{profile}/figures/figure7.png", caption="report/figure7.rst", category=REPORT_PTQ,
+                   labels=report_title(REPORT_PTQ, 3, "Figure 7: PTQ and BitNet b1 across sizes")),
         pdf="results/{profile}/figures/figure7.pdf",
         caption="results/{profile}/figures/figure7.md",
     params:
@@ -212,7 +232,7 @@ rule figure7_plot:
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro plot-ptq {input} --profile {wildcards.profile} "
+        "python -m bitnet_repro plot-ptq {input.table} --ngram {input.ngram} --profile {wildcards.profile} "
         "--out {params.out} > {log} 2>&1"
 
 
@@ -223,7 +243,9 @@ rule cost_table:
         eval="results/{profile}/tables/eval.csv",
     output:
         csv="results/{profile}/tables/table4_cost.csv",
-        md=report("results/{profile}/tables/table4_cost.md", caption="report/table4_cost.rst", category=REPORT_COST),
+        md="results/{profile}/tables/table4_cost.md",
+        html=report("results/{profile}/tables/table4_cost.html", caption="report/table4_cost.rst", category=REPORT_COST,
+                    labels=report_title(REPORT_COST, 1, "Table 4: memory and latency against FP16")),
     params:
         paper=PAPER_DIR,
     log:
@@ -239,7 +261,8 @@ rule figure8_plot:
     input:
         lambda wc: cost_files(wc.profile),
     output:
-        png=report("results/{profile}/figures/figure8.png", caption="report/figure8.rst", category=REPORT_COST),
+        png=report("results/{profile}/figures/figure8.png", caption="report/figure8.rst", category=REPORT_COST,
+                   labels=report_title(REPORT_COST, 2, "Figure 8: latency and memory against size")),
         pdf="results/{profile}/figures/figure8.pdf",
         md="results/{profile}/figures/figure8.md",
     params:
@@ -261,10 +284,11 @@ rule cost_table_large:
         eval="results/{profile}/tables/eval.csv",
     output:
         csv="results/{profile}/tables/table4_cost_large.csv",
-        md=report("results/{profile}/tables/table4_cost_large.md", caption="report/table4_cost_large.rst",
-                  category=REPORT_COST),
+        md="results/{profile}/tables/table4_cost_large.md",
+        html=report("results/{profile}/tables/table4_cost_large.html", caption="report/table4_cost_large.rst",
+                    category=REPORT_COST, labels=report_title(REPORT_COST, 3, "Table 4 with the large sizes")),
         png=report("results/{profile}/figures/figure8_large.png", caption="report/figure8_large.rst",
-                   category=REPORT_COST),
+                   category=REPORT_COST, labels=report_title(REPORT_COST, 4, "Figure 8 with the large sizes")),
     params:
         out=lambda wc, output: output.png.removesuffix(".png"),
         paper=PAPER_DIR,
@@ -284,7 +308,9 @@ rule table7_report:
         lambda wc: table7_files(wc.profile),
     output:
         csv="results/{profile}/tables/table7.csv",
-        md=report("results/{profile}/tables/table7.md", caption="report/table7.rst", category=REPORT_COST),
+        md="results/{profile}/tables/table7.md",
+        html=report("results/{profile}/tables/table7.html", caption="report/table7.rst", category=REPORT_COST,
+                    labels=report_title(REPORT_COST, 5, "Table 7: batch and throughput in a memory budget")),
     params:
         paper=PAPER_DIR,
     log:
@@ -301,7 +327,9 @@ rule pack_table:
         lambda wc: packed_manifests(wc.profile),
     output:
         csv="results/{profile}/tables/packed.csv",
-        md=report("results/{profile}/tables/packed.md", caption="report/packed.rst", category=REPORT_COST),
+        md="results/{profile}/tables/packed.md",
+        html=report("results/{profile}/tables/packed.html", caption="report/packed.rst", category=REPORT_COST,
+                    labels=report_title(REPORT_COST, 6, "Packed artefacts: bytes against FP16")),
     log:
         "results/{profile}/logs/pack_table.log",
     conda:
@@ -315,9 +343,13 @@ rule energy_tables:
     # Tables 1 and 2 (Sec. 2.3): the arithmetic-energy model; the paper's printed cells beside ours.
     output:
         table1_csv="results/energy/table1.csv",
-        table1_md=report("results/energy/table1.md", caption="report/table1.rst", category=REPORT_ENERGY),
+        table1_md="results/energy/table1.md",
+        table1_html=report("results/energy/table1.html", caption="report/table1.rst", category=REPORT_ENERGY,
+                           labels=report_title(REPORT_ENERGY, 1, "Table 1: energy per operation")),
         table2_csv="results/energy/table2.csv",
-        table2_md=report("results/energy/table2.md", caption="report/table2.rst", category=REPORT_ENERGY),
+        table2_md="results/energy/table2.md",
+        table2_html=report("results/energy/table2.html", caption="report/table2.rst", category=REPORT_ENERGY,
+                           labels=report_title(REPORT_ENERGY, 2, "Table 2: energy of the matrix multiplications")),
     params:
         paper=PAPER_TABLE2,
         out=lambda wc, output: os.path.dirname(output.table1_csv),
@@ -333,7 +365,8 @@ rule energy_figure3:
     # Figure 3: matmul energy at 7nm across the sizes of Table 10, FP16 Transformer vs BitNet.
     output:
         csv="results/energy/figure3.csv",
-        png=report("results/energy/figure3.png", caption="report/figure3.rst", category=REPORT_ENERGY),
+        png=report("results/energy/figure3.png", caption="report/figure3.rst", category=REPORT_ENERGY,
+                   labels=report_title(REPORT_ENERGY, 3, "Figure 3: matmul energy across sizes")),
         pdf="results/energy/figure3.pdf",
         caption="results/energy/figure3.md",
     params:
@@ -354,7 +387,9 @@ rule budget_table:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/budget.csv",
-        md=report("results/{profile}/tables/budget.md", caption="report/budget.rst", category=REPORT_PILOTS),
+        md="results/{profile}/tables/budget.md",
+        html=report("results/{profile}/tables/budget.html", caption="report/budget.rst", category=REPORT_PILOTS,
+                    labels=report_title(REPORT_PILOTS, 4, "Token budget: more tokens than the ladder")),
     log:
         "results/{profile}/logs/budget_table.log",
     conda:
@@ -374,7 +409,10 @@ rule bitdistill_table:
         cost=lambda wc: ["results/{wc.profile}/export/cost.json".format(wc=wc)] if real_exports(wc.profile) else [],
     output:
         csv="results/{profile}/tables/bitdistill.csv",
-        md=report("results/{profile}/tables/bitdistill.md", caption="report/bitdistill.rst", category=REPORT_PTQ),
+        md="results/{profile}/tables/bitdistill.md",
+        html=report("results/{profile}/tables/bitdistill.html", caption="report/bitdistill.rst",
+                    category=REPORT_BITDISTILL,
+                    labels=report_title(REPORT_BITDISTILL, 1, "BitDistill against ternary QAT")),
     log:
         "results/{profile}/logs/bitdistill_table.log",
     conda:
@@ -393,7 +431,10 @@ rule bitdistill_sweep_table:
         ngram="results/{profile}/baselines/ngram.json",
     output:
         csv="results/{profile}/tables/bitdistill_sweep.csv",
-        md=report("results/{profile}/tables/bitdistill_sweep.md", caption="report/bitdistill_sweep.rst", category=REPORT_PTQ),
+        md="results/{profile}/tables/bitdistill_sweep.md",
+        html=report("results/{profile}/tables/bitdistill_sweep.html", caption="report/bitdistill_sweep.rst",
+                    category=REPORT_BITDISTILL,
+                    labels=report_title(REPORT_BITDISTILL, 2, "BitDistill's loss-weight sweep")),
     params:
         chosen=lambda wc: distill_weights(wc.profile),
     log:
@@ -413,7 +454,9 @@ rule hparams_table:
         presets="bitnet_repro/presets.py",
     output:
         csv="results/{profile}/tables/hparams.csv",
-        md=report("results/{profile}/tables/hparams.md", caption="report/hparams.rst", category=REPORT_TRAINING),
+        md="results/{profile}/tables/hparams.md",
+        html=report("results/{profile}/tables/hparams.html", caption="report/hparams.rst", category=REPORT_TRAINING,
+                    labels=report_title(REPORT_TRAINING, 4, "Tables 10-13: hyperparameters")),
     params:
         paper=PAPER_DIR,
     log:
@@ -432,7 +475,8 @@ rule figure10_plot:
         summary=lambda wc: f"results/{wc.profile}/runs/{figure10_run(wc.profile)}/summary.json",
         paper_profile="workflows/profiles/paper.yaml",
     output:
-        png=report("results/{profile}/figures/figure10.png", caption="report/figure10.rst", category=REPORT_TRAINING),
+        png=report("results/{profile}/figures/figure10.png", caption="report/figure10.rst", category=REPORT_TRAINING,
+                   labels=report_title(REPORT_TRAINING, 3, "Figure 10: LR and weight-decay schedule")),
         pdf="results/{profile}/figures/figure10.pdf",
         caption="results/{profile}/figures/figure10.md",
     params:
@@ -454,7 +498,9 @@ rule claims_ledger:
         unpack(lambda wc: claims_inputs(wc.profile)),
     output:
         json="results/{profile}/tables/claims.json",
-        md=report("results/{profile}/tables/claims.md", caption="report/claims.rst", category=REPORT_CLAIMS),
+        md="results/{profile}/tables/claims.md",
+        html=report("results/{profile}/tables/claims.html", caption="report/claims.rst", category=REPORT_CLAIMS,
+                    labels=report_title(REPORT_CLAIMS, 1, "Claims ledger: each headline claim checked here")),
     params:
         optional=lambda wc, input: " ".join(f"--{k.replace('_', '-')} {v}" for k, v in input.items()
                                             if k not in ("training", "ngram", "table3_pretrained")),
@@ -476,7 +522,8 @@ rule figure6_plot:
         summaries=lambda wc: pilot_summaries(wc.profile, prefix="stability-"),
         ngram="results/{profile}/baselines/ngram.json",
     output:
-        png=report("results/{profile}/figures/figure6.png", caption="report/figure6.rst", category=REPORT_PILOTS),
+        png=report("results/{profile}/figures/figure6.png", caption="report/figure6.rst", category=REPORT_PILOTS,
+                   labels=report_title(REPORT_PILOTS, 3, "Figure 6: the stability test")),
         pdf="results/{profile}/figures/figure6.pdf",
         caption="results/{profile}/figures/figure6.md",
         csv="results/{profile}/figures/figure6.csv",

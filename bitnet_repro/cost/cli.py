@@ -8,6 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
+from bitnet_repro.cli import non_negative_int, positive_int
 from bitnet_repro.profile import BenchSection, CostSection, Table7Section
 
 
@@ -72,11 +73,11 @@ def cmd_cost_gguf(args: argparse.Namespace) -> None:
 def register(add, command: str | None = None) -> None:
     """Add this area's subcommands (`add(name, fn, help)` returns the subparser)."""
     p = add("bench", cmd_bench, "time training steps of FP16 and BitNet side by side")
-    p.add_argument("--size", default=BenchSection.size)
-    p.add_argument("--profile", default="cpu")
-    p.add_argument("--steps", type=int, default=BenchSection.steps)
-    p.add_argument("--repeats", type=int, default=BenchSection.repeats)
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--size", default=BenchSection.size, help="model size (`presets` lists them)")
+    p.add_argument("--profile", default="cpu", help="profile name recorded in the results")
+    p.add_argument("--steps", type=positive_int, default=BenchSection.steps, help="timed training steps per repeat")
+    p.add_argument("--repeats", type=positive_int, default=BenchSection.repeats, help="repeats of each measurement")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads; 0: torch's choice")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--variants", help="comma-separated subset of fp16,bitnet_b158,bitnet_b1,bitnet_b158_appendix_d")
     p.add_argument("--compile", action="store_true", help="CUDA: torch.compile every model (CPU: see --modes)")
@@ -86,7 +87,7 @@ def register(add, command: str | None = None) -> None:
     p = add("cost-prepare", cmd_cost_prepare, "write one size's FP16 and b1.58 models (random weights) for cost")
     p.add_argument("--size", required=True, help="700M, 1.3B, 3B, 3.9B, 7B, 13B or 70B (paper shapes)")
     p.add_argument("--out", required=True, help="directory")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     p.add_argument(
         "--engines",
         nargs="+",
@@ -96,11 +97,12 @@ def register(add, command: str | None = None) -> None:
     )
     p = add("cost-measure", cmd_cost_measure, "time per output token and memory of one engine/variant (Table 4)")
     p.add_argument("--prep", required=True, help="directory written by cost-prepare")
-    p.add_argument("--engine", required=True, choices=["llama.cpp", "torch"])
-    p.add_argument("--variant", required=True, choices=["fp16", "bitnet_b158", "bitnet_b158-tq1_0"])
+    p.add_argument("--engine", required=True, choices=["llama.cpp", "torch"], help="inference engine to time")
+    p.add_argument("--variant", required=True, choices=["fp16", "bitnet_b158", "bitnet_b158-tq1_0"],
+                   help="model to time: fp16, bitnet_b158 (llama.cpp: its TQ2_0 file) or its TQ1_0 file")  # fmt: skip
     p.add_argument("--prompt", type=int, default=CostSection.prompt, help="prompt tokens (prefill)")
     p.add_argument("--new-tokens", type=int, default=CostSection.new_tokens, help="decoding steps timed")
-    p.add_argument("--threads", type=int, default=CostSection.threads)
+    p.add_argument("--threads", type=positive_int, default=CostSection.threads, help="CPU threads of the engine")
     p.add_argument("--out", required=True, help="JSON file")
     p = add("cost-gguf", cmd_cost_gguf, "time per output token and memory of a real model's GGUF files (llama.cpp)")
     p.add_argument("models", nargs="+", help="DIR:FILE, a directory written by export-real and a GGUF file in it; "
@@ -108,14 +110,14 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--rounds", type=int, default=3, help="rounds; each measures every model once")
     p.add_argument("--prompt", type=int, default=CostSection.prompt, help="prompt tokens (prefill)")
     p.add_argument("--new-tokens", type=int, default=CostSection.new_tokens, help="decoding steps timed")
-    p.add_argument("--threads", type=int, default=CostSection.threads)
+    p.add_argument("--threads", type=positive_int, default=CostSection.threads, help="CPU threads of the engine")
     p.add_argument("--out", required=True, help="JSON file")
     p = add("cost-throughput", cmd_cost_throughput, "Table 7: largest batch under a memory budget, throughput")
     p.add_argument("--prep", required=True, help="directory written by cost-prepare")
-    p.add_argument("--variant", required=True, choices=["fp16", "bitnet_b158"])
+    p.add_argument("--variant", required=True, choices=["fp16", "bitnet_b158"], help="model to run")
     p.add_argument("--batch", type=int, help="run this batch (FP16: defines the budget)")
     p.add_argument("--budget-from", help="a cost-throughput JSON whose budget to fill (b1.58)")
     p.add_argument("--budget-gb", type=float, help="a memory budget to fill, in GB")
-    p.add_argument("--context", type=int, default=Table7Section.context)
-    p.add_argument("--threads", type=int, default=CostSection.threads)
+    p.add_argument("--context", type=positive_int, default=Table7Section.context, help="tokens of context per sequence")
+    p.add_argument("--threads", type=positive_int, default=CostSection.threads, help="CPU threads of the engine")
     p.add_argument("--out", required=True, help="JSON file")

@@ -9,6 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
+from bitnet_repro.cli import example_limit, non_negative_int, positive_int
 from bitnet_repro.profile import BenchSection, Suites
 
 
@@ -22,8 +23,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     tasks = [t for part in args.tasks for t in part.split(",") if t]
-    limit = float(args.limit) if args.limit and "." in args.limit else (int(args.limit) if args.limit else None)
-    results = run_eval(args.model, tasks, num_fewshot=args.num_fewshot, limit=limit, batch_size=args.batch_size,
+    results = run_eval(args.model, tasks, num_fewshot=args.num_fewshot, limit=args.limit, batch_size=args.batch_size,
                        batch_tokens=args.batch_tokens, max_length=args.max_length,
                        data_dir=args.data_dir, tokenizer=args.tokenizer, seed=args.seed, ppl_window=args.ppl_window,
                        ppl_max_tokens=args.ppl_max_tokens, include_path=args.include_path, out=Path(args.out),
@@ -75,47 +75,48 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--tasks", required=True, nargs="+",
                    help="task names, groups (table3, table5, table8, pretrained, blimp) or task YAML paths, "
                         "comma- or space-separated; token_ppl adds token-level perplexity")  # fmt: skip
-    p.add_argument("--num-fewshot", type=int, default=0)
-    p.add_argument("--limit", help="at most N examples per task (or a fraction, e.g. 0.1)")
-    p.add_argument("--batch-size", type=int, default=Suites.batch_size, help="rows per scoring batch")
-    p.add_argument("--batch-tokens", type=int, help="token budget per scoring batch instead (rows = budget / length)")
+    p.add_argument("--num-fewshot", type=non_negative_int, default=0, help="in-context examples per item")
+    p.add_argument("--limit", type=example_limit, help="at most N examples per task (or a fraction, e.g. 0.1)")
+    p.add_argument("--batch-size", type=positive_int, default=Suites.batch_size, help="rows per scoring batch")
+    p.add_argument("--batch-tokens", type=positive_int,
+                   help="token budget per scoring batch instead (rows = budget / length)")  # fmt: skip
     p.add_argument("--seed", type=int, default=1234, help="seed of the few-shot draws (and every other RNG)")
     p.add_argument("--tokenizer", help="SentencePiece model, if not found beside the checkpoint")
     p.add_argument("--data-dir", help="evaluation data directory (default: $BITNET_REPRO_DATA, ../shared/data)")
     p.add_argument("--include-path", nargs="*", help="extra directories or files of lm-eval task YAMLs")
-    p.add_argument("--max-length", type=int, help="context length to score with (default: the model's own)")
-    p.add_argument("--ppl-window", type=int, help="token_ppl window (default: min(context length, 2048))")
-    p.add_argument("--ppl-max-tokens", type=int, help="token_ppl: score at most this many tokens per text")
+    p.add_argument("--max-length", type=positive_int, help="context length to score with (default: the model's own)")
+    p.add_argument("--ppl-window", type=positive_int, help="token_ppl window (default: min(context length, 2048))")
+    p.add_argument("--ppl-max-tokens", type=positive_int, help="token_ppl: score at most this many tokens per text")
     p.add_argument("--kv-bits", type=int, choices=[2, 3, 4, 8], help="quantize K and V per head (Table 6: 4)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="fp32",
                    help="fp32, or bf16 autocast; auto: bf16 where the device has bf16 matrix units (default: fp32)")
     p.add_argument("--profile", default="custom", help="profile name recorded in the results")
     p.add_argument("--out", required=True, help="results JSON (lm-eval's full results, plus ours)")
     p = add("tasks", cmd_tasks, "load every local task offline and write their sizes against the canonical ones")
-    p.add_argument("--data-dir")
-    p.add_argument("--out-md", required=True)
-    p.add_argument("--out-json", required=True)
+    p.add_argument("--data-dir", help="evaluation data directory (default: $BITNET_REPRO_DATA, ../shared/data)")
+    p.add_argument("--out-md", required=True, help="Markdown table: each task's items against the canonical split size")
+    p.add_argument("--out-json", required=True, help="JSON file to write (the same rows)")
     p = add("bench-eval", cmd_bench_eval, "scoring throughput of several models on the same items")
-    p.add_argument("--models", nargs="+", required=True)
-    p.add_argument("--tasks", nargs="+", required=True)
-    p.add_argument("--limit", type=int, default=BenchSection.eval_limit)
-    p.add_argument("--batch-tokens", type=int)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--profile", default="custom")
-    p.add_argument("--out", required=True)
+    p.add_argument("--models", nargs="+", required=True, help="checkpoint directories or pretrained names")
+    p.add_argument("--tasks", nargs="+", required=True, help="task names or groups, as for `eval`")
+    p.add_argument("--limit", type=positive_int, default=BenchSection.eval_limit, help="examples per task")
+    p.add_argument("--batch-tokens", type=positive_int, help="token budget per scoring batch")
+    p.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads; 0: torch's choice")
+    p.add_argument("--profile", default="custom", help="profile name recorded in the results")
+    p.add_argument("--out", required=True, help="JSON file")
     p = add("check-hf-parity", cmd_check_hf_parity, "score an FP16 checkpoint through our model type and lm-eval's hf")
-    p.add_argument("--model", required=True)
-    p.add_argument("--tasks", nargs="+", required=True)
-    p.add_argument("--limit", type=int, default=100)
-    p.add_argument("--num-fewshot", type=int, default=0)
+    p.add_argument("--model", required=True, help="FP16 checkpoint directory")
+    p.add_argument("--tasks", nargs="+", required=True, help="task names or groups, as for `eval`")
+    p.add_argument("--limit", type=positive_int, default=100, help="examples per task")
+    p.add_argument("--num-fewshot", type=non_negative_int, default=0, help="in-context examples per item")
     p.add_argument("--work", required=True, help="scratch directory for the exported Hugging Face model")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="JSON file (every metric both ways)")
     p = add("ngram", cmd_ngram, "Kneser-Ney count-model baselines on a profile's training tokens")
     p.add_argument("--data", required=True, help="directory written by `data`")
-    p.add_argument("--orders", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--orders", type=positive_int, nargs="+", default=[1, 2, 3], help="n-gram orders to fit")
     p.add_argument("--seq-len", type=int, required=True, help="validation window (the training sequence length)")
     p.add_argument("--eval-tokens", type=int, required=True, help="tokens per validation set (train.eval_tokens)")
-    p.add_argument("--profile", default="custom")
-    p.add_argument("--blimp-limit", type=int, help="also score BLiMP, this many pairs per paradigm")
-    p.add_argument("--out", required=True)
+    p.add_argument("--profile", default="custom", help="profile name recorded in the results")
+    p.add_argument("--blimp-limit", type=positive_int, help="also score BLiMP, this many pairs per paradigm")
+    p.add_argument("--out", required=True, help="JSON file")

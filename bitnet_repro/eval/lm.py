@@ -132,6 +132,19 @@ class SuitePretrainedTokensEngine(HFTokens, SuiteEngine):
         self.use_tokenizer(tokenizer)
 
 
+def not_a_model(spec: str) -> str:
+    """Why `--model spec` names no model: under results/<profile>/runs/<run_id>/, a run not trained yet (and the
+    Snakemake target that trains it); elsewhere, neither a checkpoint directory nor a pretrained name."""
+    parts = Path(spec).parts
+    for i in range(len(parts) - 3):
+        if parts[i] == "results" and parts[i + 2] == "runs":
+            profile, run = parts[i + 1], "/".join(parts[i : i + 4])
+            return (f"--model {spec}: the model is not trained yet. Train it with `snakemake {run}/summary.json "
+                    f"--config profile={profile} --cores 2`, or every run of the profile with `snakemake train "
+                    f"--config profile={profile} --cores 2`")  # fmt: skip
+    return f"--model {spec!r} is neither a checkpoint directory nor a known pretrained name ({', '.join(PRETRAINED)})"
+
+
 def load_engine(spec: str, tokenizer: str | None = None, device: str = "cpu", max_length: int | None = None):
     """A scoring engine for `spec`: a registered pretrained name (`smollm2-135m`), a checkpoint directory of
     this suite, or a Hugging Face model directory (one with a `transformers` config)."""
@@ -141,9 +154,7 @@ def load_engine(spec: str, tokenizer: str | None = None, device: str = "cpu", ma
         return HFEngine(model.to(device), tok, spec, max_length)
     path = Path(spec)
     if not path.is_dir():
-        raise ModelLoadError(
-            f"--model {spec!r} is neither a checkpoint directory nor a known pretrained name ({', '.join(PRETRAINED)})"
-        )
+        raise ModelLoadError(not_a_model(spec))
     config = path / "config.json"
     if config.is_file() and '"model_type"' in config.read_text():  # a transformers directory
         from transformers import AutoModelForCausalLM, AutoTokenizer

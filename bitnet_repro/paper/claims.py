@@ -84,9 +84,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{name}", type=Path, help=f"{help}, when built")
     p.add_argument("--table3-pretrained", nargs="*", type=Path, default=[],
                    help="Table 3 on each real pretrained model (tables/table3_<model>.csv)")  # fmt: skip
-    p.add_argument("--profile", required=True)
-    p.add_argument("--out-json", type=Path, required=True)
-    p.add_argument("--out-md", type=Path, required=True)
+    p.add_argument("--profile", required=True, help="profile name, stated in the ledger's title")
+    p.add_argument("--out-json", type=Path, required=True, help="JSON file to write (one entry per claim)")
+    p.add_argument("--out-md", type=Path, required=True, help="Markdown file to write (the ledger as a table)")
 
 
 def _cell(v: str) -> float | str | None:

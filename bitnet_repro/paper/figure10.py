@@ -152,7 +152,8 @@ def run(runs: list[Path], profile: str, out: Path, paper_profile: Path | None = 
     paper = recipe_schedule(paper_run(paper_profile)) if paper_profile else None
     plt = pyplot()
     fig, (ax_lr, ax_wd) = plt.subplots(1, 2, figsize=(12, 4.5))
-    lines = [(s, f"{s.name}\n(logged; {s.train.steps:,} steps)", {"lw": 1.8, "color": f"C{i}"})
+    # the logged lines wide, so that both show where the paper recipe's dashes lie on them (weight decay)
+    lines = [(s, f"{s.name}\n(logged; {s.train.steps:,} steps)", {"lw": 3.2, "alpha": 0.8, "color": f"C{i}"})
              for i, s in enumerate(drawn)]  # fmt: skip
     if paper:
         label = (f"paper profile's recipe\n{paper.name}\n(computed with lr_at / wd_at,\nnot trained; "

@@ -1,8 +1,8 @@
 """Figure 6: the stability test. FP16 and BitNet b1 at one size over a ladder of peak learning rates (the profile's
 `stability` section): left, the training loss of both at the LR where FP16 first diverges (the paper's "same
 learning rate"); middle, BitNet b1's validation perplexity over training at each LR; right, the final validation
-loss against the peak LR, a diverged run marked where it stopped. A diverged run is a result here, read from its
-summary (`status`, `diverged_at_step`), never a failed job.
+loss against the peak LR, a diverged run (no final loss) marked in a band above the loss axis. A diverged run is a
+result here, read from its summary (`status`, `diverged_at_step`), never a failed job.
 
 Writes out.png / out.pdf, the numbers as out.csv, and a caption out.md with the table and the claim lines."""
 
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bitnet_repro.config import VARIANT_LABELS
+from bitnet_repro.paper.plotstyle import VARIANT_COLORS, log_ticks, reference_line
 from bitnet_repro.paper.writer import (
     Table,
     figure_arguments,
@@ -124,8 +125,8 @@ def run(runs: list[Path], profile: str, out: Path, ngram: dict | None = None) ->
     v = verdict(rows)
     same_lr = v["fp16_first_not_converged_lr"] or max(r["lr"] for r in rows)
     plt = pyplot()
-    fig, (ax_same, ax_b1, ax_lr) = plt.subplots(1, 3, figsize=(15, 4.2))
-    colors = {"fp16": "tab:red", "bitnet_b1": "tab:blue"}
+    fig, (ax_same, ax_b1, ax_lr) = plt.subplots(1, 3, figsize=(15, 4.6))
+    colors = {v: VARIANT_COLORS[v] for v in ("fp16", "bitnet_b1")}
     for r in (r for r in rows if r["lr"] == same_lr):
         xs, ys = _smooth(r["train"])
         ax_same.plot(xs, ys, color=colors[r["variant"]], label=f"{r['arm']} ({r['outcome']})")
@@ -133,31 +134,8 @@ def run(runs: list[Path], profile: str, out: Path, ngram: dict | None = None) ->
             ax_same.plot(xs[-1], ys[-1], "x", color=colors[r["variant"]], ms=10, mew=2)
     ax_same.set(title=f"Same peak LR ({same_lr:g})", xlabel="step", ylabel=f"training loss (mean of {SMOOTH} steps)")
     ax_same.legend(fontsize=8)
-    b1 = [r for r in rows if r["variant"] == "bitnet_b1"]
-    cmap = plt.get_cmap("viridis")
-    for i, r in enumerate(b1):
-        steps = [s for s, x in r["val"] if math.isfinite(x)]
-        ppl = [math.exp(x) for _, x in r["val"] if math.isfinite(x)]
-        mark = " (diverged)" if r["status"] == "diverged" else ""
-        ax_b1.plot(steps, ppl, "o-", ms=3, color=cmap(i / max(len(b1) - 1, 1)), label=f"LR {r['lr']:g}{mark}")
-    ax_b1.set(title="BitNet b1 at each peak LR", xlabel="step", ylabel="validation PPL (C4 held-out)", yscale="log")
-    if b1:
-        ax_b1.legend(fontsize=8)
-    for variant in ("fp16", "bitnet_b1"):
-        rs = [r for r in rows if r["variant"] == variant]
-        if not rs:
-            continue
-        ok = [r for r in rs if r["val_c4_loss"] is not None]
-        ax_lr.plot([r["lr"] for r in ok], [r["val_c4_loss"] for r in ok], "o-", color=colors[variant],
-                   label=rs[0]["arm"])  # fmt: skip
-        top = max((r["val_c4_loss"] for r in rows if r["val_c4_loss"] is not None), default=1.0)
-        div = [r["lr"] for r in rs if r["status"] == "diverged"]
-        lift = 1.03 if variant == "fp16" else 1.07  # the two arms' marks apart where both diverge
-        ax_lr.plot(div, [top * lift] * len(div), "x", color=colors[variant], ms=10, mew=2,
-                   label=f"{VARIANT_LABELS[variant]} diverged" if div else None)  # fmt: skip
-    ax_lr.set(title="Final validation loss against peak LR", xlabel="peak LR", ylabel="C4 held-out loss (nats)",
-              xscale="log")  # fmt: skip
-    ax_lr.legend(fontsize=8)
+    _b1_curves(ax_b1, [r for r in rows if r["variant"] == "bitnet_b1"], plt.get_cmap("viridis"))
+    _final_losses(ax_lr, rows, counts, colors)
     fig.suptitle(f"Figure 6 ({profile} profile): stability test at {_size(rows)}")
     table = Table(["model", "peak LR", "outcome", "diverged at step", "final C4 loss", "final C4 PPL",
                    "against the count models"], "lrlrrrl")  # fmt: skip
@@ -176,7 +154,9 @@ def run(runs: list[Path], profile: str, out: Path, ngram: dict | None = None) ->
         + ". Left: training loss of both at the LR where FP16 first fails to converge (else "
         "the largest). "
         "Middle: BitNet b1's validation perplexity over training at each LR. Right: final validation loss against "
-        "the peak LR.", "", *table.bullets(), "", "Claims:", "",
+        "the peak LR, with the Kneser-Ney unigram and trigram on C4 dotted; a diverged run has no final loss and is "
+        "marked x in the band above the loss axis, at its peak LR, with the step where it stopped.",
+        "", *table.bullets(), "", "Claims:", "",
         f"- FP16 first diverges at LR {fmt(v['fp16_first_diverged_lr'], 'g')} and first fails to converge at LR "
         f"{fmt(v['fp16_first_not_converged_lr'], 'g')}; the largest LR at which BitNet b1 converges is "
         f"{fmt(v['b1_largest_converged_lr'], 'g')}.",
@@ -191,6 +171,59 @@ def run(runs: list[Path], profile: str, out: Path, ngram: dict | None = None) ->
     save_figure(fig, out, caption)
     write_csv(out.with_suffix(".csv"), rows, COLUMNS)
     return rows
+
+
+def _b1_curves(ax, b1: list[dict[str, Any]], cmap) -> None:
+    """The middle panel: BitNet b1's validation perplexity over training at each peak LR; a diverged run's curve
+    ends in an x, and one that stopped before its first evaluation is named under the curves."""
+    unseen = []
+    for i, r in enumerate(b1):
+        points = [(s, math.exp(x)) for s, x in r["val"] if math.isfinite(x)]
+        color = cmap(i / max(len(b1) - 1, 1))
+        if not points:
+            unseen.append(f"LR {r['lr']:g}: diverged at step {r['diverged_at_step']}, before its first evaluation")
+            continue
+        mark = f" (diverged at step {r['diverged_at_step']})" if r["status"] == "diverged" else ""
+        ax.plot(*zip(*points), "o-", ms=3, color=color, label=f"LR {r['lr']:g}{mark}")
+        if r["status"] == "diverged":
+            ax.plot(*points[-1], "x", color=color, ms=10, mew=2)
+    ax.set(title="BitNet b1 at each peak LR", xlabel="step", ylabel="validation PPL (C4 held-out)", yscale="log")
+    if any(r["val"] for r in b1):
+        lo, hi = ax.get_ylim()
+        ax.set_ylim(lo, hi * (hi / lo) ** 0.6)  # room above the curves for the legend
+        log_ticks(ax, "y")
+        ax.legend(fontsize=7.5, ncol=2, loc="upper right")
+    if unseen:
+        ax.text(0.02, 0.02, "\n".join(unseen), transform=ax.transAxes, fontsize=7, va="bottom")
+
+
+def _final_losses(ax, rows: list[dict[str, Any]], counts: list[dict], colors: dict[str, str]) -> None:
+    """The right panel: the final validation loss of each completed run against its peak LR, the Kneser-Ney
+    unigram and trigram as references, and above the axis, off the loss scale, a band marking the diverged runs
+    (which have no final loss) at their peak LR, with the step where they stopped."""
+    band = ax.inset_axes([0, 1.03, 1, 0.16], sharex=ax)
+    arms = [v for v in ("fp16", "bitnet_b1") if any(r["variant"] == v for r in rows)]
+    for level, variant in enumerate(reversed(arms)):
+        rs = [r for r in rows if r["variant"] == variant]
+        ok = [r for r in rs if r["val_c4_loss"] is not None]
+        ax.plot([r["lr"] for r in ok], [r["val_c4_loss"] for r in ok], "o-", color=colors[variant],
+                label=VARIANT_LABELS[variant])  # fmt: skip
+        for r in (r for r in rs if r["status"] == "diverged"):
+            band.plot(r["lr"], level, "x", color=colors[variant], ms=9, mew=2)
+            band.annotate(f"step {r['diverged_at_step']}", (r["lr"], level), xytext=(-7, 0), ha="right",
+                          va="center", textcoords="offset points", fontsize=7, color=colors[variant])  # fmt: skip
+    diverged = any(r["status"] == "diverged" for r in rows)
+    band.text(0.01, 0.5, "diverged (no final loss)" if diverged else "no run diverged", transform=band.transAxes,
+              ha="left", va="center", fontsize=8)  # fmt: skip
+    band.set_ylim(-0.7, len(arms) - 0.3)
+    band.set_yticks([])
+    band.tick_params(axis="x", which="both", labelbottom=False)
+    band.set_title("Final validation loss against peak LR")
+    for c in counts:
+        if c["order"] in (1, 3) and c.get("val_c4_loss") is not None:
+            reference_line(ax, c["val_c4_loss"], f"{c['variant']} ({c['val_c4_loss']:.2f})", where="right")
+    ax.set(xlabel="peak LR", ylabel="C4 held-out loss (nats)", xscale="log")
+    ax.legend(fontsize=8, loc="upper left")
 
 
 def _size(rows: list[dict[str, Any]]) -> str:

@@ -7,15 +7,16 @@ import argparse
 from pathlib import Path
 
 from bitnet_repro.cost.shapes import LABELS, SHAPES, VOCAB, analytic_bytes
+from bitnet_repro.paper.plotstyle import legend_panel, log_ticks, reference_line
 from bitnet_repro.paper.table4 import GB, cost_rows, load_measurements, paper_rows, size_order
 from bitnet_repro.paper.writer import pyplot, save_figure
 
-COMMAND, HELP = "plot-cost", "Figure 8 from cost-measure files"
+COMMAND, HELP = ("figure8", "plot-cost"), "Figure 8: decoding latency and memory by size, from cost-measure files"
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", type=Path)
-    p.add_argument("--profile", required=True)
+    p.add_argument("files", nargs="+", type=Path, help="cost-measure JSON files, one per size, engine and variant")
+    p.add_argument("--profile", required=True, help="profile name, stated in the figure's caption")
     p.add_argument("--paper-dir", type=Path, help="directory of the paper's tables (for its ratios)")
     p.add_argument("--figure", type=Path, required=True, help="figure path without suffix (.png, .pdf, .md)")
 
@@ -27,7 +28,9 @@ def run(files: list[Path], figure: Path, profile: str, paper_dir: Path | None = 
     ms = load_measurements(files)
     rows = cost_rows(ms, paper_dir)
     params = {s: analytic_bytes(s, 2.0)["linear_params"] + VOCAB * SHAPES[s][0] for s in SHAPES}
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
+    fig = plt.figure(figsize=(16.5, 4.3))
+    grid = fig.add_gridspec(1, 4, width_ratios=[1, 1, 1, 0.42])
+    axes = [fig.add_subplot(grid[0, i]) for i in range(3)]
     style = {
         ("llama.cpp", "fp16"): ("C0", "o", "-"),
         ("llama.cpp", "bitnet_b158"): ("C3", "o", "-"),
@@ -80,7 +83,7 @@ def run(files: list[Path], figure: Path, profile: str, paper_dir: Path | None = 
     axes[2].scatter([], [], color="C2", marker="o", label="latency, llama.cpp (ours)")
     axes[2].scatter([], [], color="C4", marker="o", label="memory, llama.cpp (ours)")
     axes[2].scatter([], [], color="gray", marker="s", label="PyTorch path (ours)")
-    axes[2].axhline(1, color="gray", lw=0.8)
+    reference_line(axes[2], 1, "parity (no saving)", ls="-")
     titles = ["decoding latency", "memory", "FP16 / BitNet b1.58"]
     ylabels = ["ms per output token", "GB (resident; lines: weights)", "ratio (higher: b1.58 cheaper)"]
     measured = sorted({m["size"] for m in ms}, key=size_order)
@@ -93,8 +96,15 @@ def run(files: list[Path], figure: Path, profile: str, paper_dir: Path | None = 
         ax.set_title(t)
         ax.set_ylabel(y)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
     axes[1].set_yscale("log")
+    log_ticks(axes[1], "y")
+    for label in axes[1].get_xticklabels():  # 3B and 3.9B side by side
+        label.set(rotation=40, ha="right", rotation_mode="anchor")
+    series = axes[0].get_legend_handles_labels()  # the measured series, drawn alike in both panels
+    legend_panel(fig.add_subplot(grid[0, 3]), *series, title="measured (latency, memory)")
+    analytic = [(h, lb) for h, lb in zip(*axes[1].get_legend_handles_labels()) if "analytic" in lb]
+    axes[1].legend(*zip(*analytic), fontsize=7, loc="lower right")
+    axes[2].legend(fontsize=7, loc="lower right")
     fig.suptitle(
         f"Figure 8 ({profile} profile): {rows[0]['device']}, random weights at the paper's shapes", fontsize=10
     )

@@ -14,7 +14,8 @@ from bitnet_repro.config import VARIANT_LABELS, RunConfig
 from bitnet_repro.paper.writer import Table, read_csv, write_table
 from bitnet_repro.profile import Profile
 
-COMMAND, HELP = "hparams-table", "Tables 10-13: the hyperparameters the DAG trains with, beside the paper's"
+COMMAND, HELP = (("table10", "table11", "table12", "table13", "hparams-table"),
+                 "Tables 10-13: the hyperparameters the DAG trains with, beside the paper's")
 
 FILES = {"10": "table10_b1_hparams.csv", "11": "table11_ablation_hparams.csv", "12": "table12_b158_configs.csv",
          "13": "table13_b158_hparams.csv"}  # fmt: skip
@@ -48,9 +49,9 @@ B158_COLUMNS = ["d_model", "d_ff", "n_heads", "n_layers", "lr", "lr_stage2", "we
 def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profiles", nargs="+", type=Path, required=True, help="profile YAML files, the paper's among them")
     p.add_argument("--paper-dir", type=Path, help="directory of the paper's tables (CSV); without it, '-'")
-    p.add_argument("--profile", required=True)
-    p.add_argument("--out-csv", type=Path, required=True)
-    p.add_argument("--out-md", type=Path, required=True)
+    p.add_argument("--profile", required=True, help="name of the profile whose ladder is listed first")
+    p.add_argument("--out-csv", type=Path, required=True, help="CSV file to write (every row, every column)")
+    p.add_argument("--out-md", type=Path, required=True, help="Markdown file to write (the tables and their captions)")
 
 
 def resolved(run: RunConfig) -> dict[str, Any]:

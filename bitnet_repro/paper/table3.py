@@ -28,13 +28,13 @@ from bitnet_repro.paper.writer import (
     write_table,
 )
 
-COMMAND, HELP = "ptq-table", "Table 3: PTQ rows, FP16 and BitNet b1, beside the paper's numbers"
+COMMAND, HELP = ("table3", "ptq-table"), "Table 3: PTQ rows, FP16 and BitNet b1, beside the paper's numbers"
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
     table_arguments(p, "results", "results JSON of `ptq` and of `eval` (FP16, BitNet b1)")
     p.add_argument("--paper", type=Path, help="the paper's Table 3 CSV, for the columns labelled as the paper's")
-    p.add_argument("--title", default="Table 3")
+    p.add_argument("--title", default="Table 3", help="the table's title")
     p.add_argument("--ngram", type=read_json, help="ngram.json of the profile: the Kneser-Ney trigram as the floor row")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from bitnet_repro.cost.shapes import LABELS, SHAPES, VARIANTS, analytic_bytes
 from bitnet_repro.paper.writer import Table, read_csv, table_arguments, write_table
 
-COMMAND, HELP = "cost-table", "Table 4's cost columns from cost-measure files"
+COMMAND, HELP = ("table4", "cost-table"), "Table 4's cost columns from cost-measure files"
 
 
 def arguments(p: argparse.ArgumentParser) -> None:

@@ -1,17 +1,25 @@
-"""The one writer of the paper's outputs: Markdown tables with their CSV beside them, figures (PNG + PDF), and
-the labels and orders every table shares.
+"""The one writer of the paper's outputs: Markdown tables with their CSV and an HTML rendering beside them,
+figures (PNG + PDF), and the labels and orders every table shares.
 
 A paper table is one module of this package. It turns results into rows, then hands a `Table` (header cells,
-alignment, cell strings) with its title, intro and notes to `write_table`, which writes the Markdown page and
-the CSV. Figures go through `save_figure`. README "Adding a paper table" walks through a new one.
+alignment, cell strings) with its title, intro and notes to `write_table`, which writes the Markdown page, the
+same page as HTML (what the report shows: `html_page`) and the CSV. Figures go through `save_figure`. README
+"Adding a paper table" walks through a new one.
+
+    python -m bitnet_repro.paper.writer PAGE.md [--out PAGE.html]
+
+renders a Markdown page written elsewhere (the task inventory) as the same HTML.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
+import html
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +42,10 @@ def table_arguments(p, inputs: str, help: str, nargs: str | int = "+", ngram: st
     """The arguments of a table command: its input files, the profile, the Markdown page and the CSV; with
     `ngram` (its help), the profile's ngram.json, read as JSON."""
     p.add_argument(inputs, nargs=nargs, type=Path, help=help)
-    p.add_argument("--profile", required=True)
-    p.add_argument("--out-csv", type=Path, required=True)
-    p.add_argument("--out-md", type=Path, required=True)
+    p.add_argument("--profile", required=True, help="profile name, stated in the table's title")
+    p.add_argument("--out-csv", type=Path, required=True, help="CSV file to write (the table's rows, every column)")
+    p.add_argument("--out-md", type=Path, required=True,
+                   help="Markdown file to write (the table and its caption); its HTML page is written beside it")
     if ngram:
         p.add_argument("--ngram", type=read_json, help=ngram)
 
@@ -44,7 +53,7 @@ def table_arguments(p, inputs: str, help: str, nargs: str | int = "+", ngram: st
 def figure_arguments(p, inputs: str, help: str, nargs: str | int | None = None) -> None:
     """The arguments of a figure command: its inputs, the profile, the output path without extension."""
     p.add_argument(inputs, nargs=nargs, type=Path, help=help)
-    p.add_argument("--profile", required=True)
+    p.add_argument("--profile", required=True, help="profile name, stated in the figure's caption")
     p.add_argument("--out", type=Path, required=True, help="output path without extension (.png, .pdf, caption .md)")
 
 
@@ -128,12 +137,141 @@ def markdown(title: str, *blocks: str | Table | Iterable[str | Table]) -> str:
 def write_table(out_md: Path, title: str, *blocks: str | Table | Iterable[str | Table],
                 csv_rows: list[dict[str, Any]] | None = None, out_csv: Path | None = None,
                 columns: list[str] | None = None, paper: str | Path | None = None) -> None:  # fmt: skip
-    """The Markdown page (see `markdown`) and, given `out_csv`, the rows as CSV with `columns` (default: the
-    first row's keys). `paper`: the paper's table that the page's paper columns come from; when it is not there,
-    the page says so (`paper_missing`)."""
+    """The Markdown page (see `markdown`), the same page as HTML beside it (`out_md` with the suffix .html, see
+    `html_page`) and, given `out_csv`, the rows as CSV with `columns` (default: the first row's keys). `paper`:
+    the paper's table that the page's paper columns come from; when it is not there, the page says so
+    (`paper_missing`)."""
     if out_csv is not None:
         write_csv(out_csv, csv_rows or [], columns if columns is not None else list((csv_rows or [{}])[0]))
-    atomic_write_text(out_md, markdown(title, *blocks, paper_missing(paper)))
+    page = markdown(title, *blocks, paper_missing(paper))
+    atomic_write_text(out_md, page)
+    atomic_write_text(html_path(out_md), html_page(page))
+
+
+def html_path(out_md: Path) -> Path:
+    """Where `write_table` puts the HTML rendering of a Markdown page: beside it, suffix .html."""
+    return Path(out_md).with_suffix(".html")
+
+
+# The HTML rendering of a page: self-contained (one file, no scripts, no external resources), every rule scoped
+# to the page's outer <div> so that the page can also be inlined into another (the report's front page).
+HTML_CLASS = "paper-table"
+HTML_STYLE = f"""
+.{HTML_CLASS} {{ font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1e293b;
+  padding: 12px 16px; max-width: 100%; box-sizing: border-box; }}
+.{HTML_CLASS} h1 {{ font-size: 19px; font-weight: 650; margin: 0 0 10px; color: #0f172a; }}
+.{HTML_CLASS} h2 {{ font-size: 15px; font-weight: 650; margin: 18px 0 6px; color: #0f172a; }}
+.{HTML_CLASS} h3 {{ font-size: 14px; font-weight: 650; margin: 14px 0 4px; }}
+.{HTML_CLASS} p, .{HTML_CLASS} ul {{ margin: 6px 0; max-width: 90em; }}
+.{HTML_CLASS} ul {{ padding-left: 1.4em; }}
+.{HTML_CLASS} li {{ margin: 2px 0; }}
+.{HTML_CLASS} .scroll {{ overflow-x: auto; margin: 10px 0 12px; }}
+.{HTML_CLASS} table {{ border-collapse: collapse; font-size: 13px; font-variant-numeric: tabular-nums;
+  margin: 0; }}
+.{HTML_CLASS} th {{ background: #e2e8f0; color: #0f172a; font-weight: 600; text-align: left; vertical-align: bottom;
+  border-bottom: 2px solid #64748b; }}
+.{HTML_CLASS} th, .{HTML_CLASS} td {{ padding: 4px 6px; border-bottom: 1px solid #e2e8f0; }}
+.{HTML_CLASS} td {{ vertical-align: top; overflow-wrap: break-word; }}
+.{HTML_CLASS} th.r, .{HTML_CLASS} td.r {{ text-align: right; }}
+.{HTML_CLASS} td.r {{ white-space: nowrap; }}
+.{HTML_CLASS} tbody tr:nth-child(even) {{ background: #f8fafc; }}
+.{HTML_CLASS} tbody tr:hover {{ background: #fef9c3; }}
+.{HTML_CLASS} code {{ font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; background: #f1f5f9;
+  padding: 0 3px; border-radius: 3px; overflow-wrap: break-word; }}
+"""
+_RULE = re.compile(r"^\|(\s*:?-{3,}:?\s*\|)+$")
+# A number as the tables print one: 45.16, 1,032, 4.8e4, +0.352, 43.1%, 1.49x, 44.6 ± 2.2; '-' is a missing one
+_NUMBER = re.compile(r"^[-+]?[\d,]*\.?\d+(e[-+]?\d+)?[%x]?( ± [\d.]+)?$")
+
+
+def _inline(text: str) -> str:
+    """Markdown's inline marks in a line the writer wrote (`code`, **bold**) as HTML, everything else escaped."""
+    parts = re.split(r"(`[^`]*`)", text)
+    out = []
+    for part in parts:
+        if len(part) >= 2 and part.startswith("`") and part.endswith("`"):
+            out.append("<code>" + html.escape(part[1:-1]).replace("/", "/<wbr>") + "</code>")  # paths break at /
+        else:
+            out.append(re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(part, quote=False)))
+    return "".join(out)
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().removeprefix("|").removesuffix("|").split(" | ")]
+
+
+def _html_table(lines: list[str]) -> list[str]:
+    """A Markdown table (header, rule, rows; or rows alone) as an HTML table, the rule's alignment kept."""
+    header, rows, align = None, [_cells(r) for r in lines], []
+    if len(lines) > 1 and _RULE.match(lines[1].strip()):
+        header, rows = rows[0], rows[2:]
+        align = ["r" if c.endswith(":") else "" for c in _cells(lines[1])]
+    # a column of numbers (and '-') reads right-aligned, whatever the Markdown's alignment
+    for i in range(max(map(len, rows), default=0)):
+        column = [r[i] for r in rows if i < len(r) and r[i] != "-"]
+        if column and all(_NUMBER.match(c) for c in column):
+            align += [""] * (i + 1 - len(align))
+            align[i] = "r"
+
+    def cls(i: int) -> str:
+        return ' class="r"' if i < len(align) and align[i] == "r" else ""
+
+    out = ['<div class="scroll"><table>']
+    if header is not None:
+        out.append("<thead><tr>" + "".join(f"<th{cls(i)}>{_inline(c)}</th>" for i, c in enumerate(header))
+                   + "</tr></thead>")  # fmt: skip
+    out.append("<tbody>")
+    out += ["<tr>" + "".join(f"<td{cls(i)}>{_inline(c)}</td>" for i, c in enumerate(r)) + "</tr>" for r in rows]
+    out.append("</tbody></table></div>")
+    return out
+
+
+def html_page(page: str) -> str:
+    """A Markdown page as the writer writes it ('# title', lines of text, '- ' bullets, '## ' headings, tables)
+    as one self-contained HTML page: the title as its heading, each line of text a paragraph, each table an
+    HTML table with its columns' alignment."""
+    lines = page.splitlines()
+    title = next((x[2:].strip() for x in lines if x.startswith("# ")), "")
+    body: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|"):
+            j = i
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            body += _html_table(lines[i:j])
+            i = j
+            continue
+        if line.startswith("- "):
+            j = i
+            while j < len(lines) and lines[j].startswith("- "):
+                j += 1
+            body += ["<ul>", *(f"<li>{_inline(x[2:])}</li>" for x in lines[i:j]), "</ul>"]
+            i = j
+            continue
+        m = re.match(r"^(#{1,3}) (.*)$", line)
+        if m:
+            n = len(m.group(1))
+            body.append(f"<h{n}>{_inline(m.group(2))}</h{n}>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+        i += 1
+    return "\n".join(["<!doctype html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+                      f"<title>{html.escape(_plain(title))}</title>", f"<style>{HTML_STYLE}</style>", "</head>",
+                      "<body>", f'<div class="{HTML_CLASS}">', *body, "</div>", "</body>", "</html>", ""])  # fmt: skip
+
+
+def _plain(text: str) -> str:
+    """A line without its inline marks (for the page's <title>)."""
+    return text.replace("**", "").replace("`", "")
+
+
+def write_html(md: Path, out: Path | None = None) -> Path:
+    """The HTML rendering of a Markdown page on disk (`html_page`), beside it unless `out` is given."""
+    out = out or html_path(md)
+    atomic_write_text(out, html_page(Path(md).read_text(encoding="utf-8")))
+    return out
 
 
 PAPER_ENV = "BITNET_REPRO_PAPER"
@@ -265,3 +403,16 @@ def fp16_reference(size: str) -> str:
 def read_json(path: str | Path | None) -> Any:
     """A JSON input of a table (None when no path is given); also an argparse `type`."""
     return json.loads(Path(path).read_text()) if path else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Render a Markdown table page as the HTML page the report shows.")
+    ap.add_argument("md", type=Path, help="the Markdown page")
+    ap.add_argument("--out", type=Path, help="the HTML page (default: beside the Markdown page, suffix .html)")
+    args = ap.parse_args(argv)
+    write_html(args.md, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,6 +13,7 @@ Linear and the glue to llm-compressor.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,10 @@ from bitnet_repro.errors import ReproError
 
 # datasets, llmcompressor and loguru are imported where used: heavy (seconds to import) and needed by few commands
 
-log = logging.getLogger(__name__)
+# llm-compressor gives loguru a stdout sink when imported, unless this says no console level; `oneshot` below
+# sends its messages to logging instead
+os.environ.setdefault("LLM_COMPRESSOR_LOG_LEVEL", "")
+
 
 class PTQError(ReproError, RuntimeError):
     """A PTQ run that cannot proceed; the message says what to do."""
@@ -146,8 +150,8 @@ def oneshot(model, calib: Calibration, recipe: list) -> None:
         raise PTQError(f"this method needs llm-compressor: pip install -e '.[ptq]' ({e})") from e
     from loguru import logger
 
-    logger.remove()
-    logger.add(lambda m: log.info(m.rstrip()), level="WARNING")
+    logger.remove()  # llm-compressor's loguru messages go to logging, as the library's own (`-v` shows them)
+    logger.add(lambda m: logging.getLogger("llmcompressor").warning(m.rstrip()), level="WARNING")
     # llm-compressor re-reads the model's config from `name_or_path`: in-memory models get one on disk
     anchor = tempfile.mkdtemp(prefix="ptq-config-")
     model.config.save_pretrained(anchor)

@@ -23,7 +23,7 @@ from bitnet_repro.checkpoint import load_model_dir
 from bitnet_repro.config import ConfigError, RunConfig
 from bitnet_repro.data import load_tokens
 from bitnet_repro.eval.harness import resolve_tasks, run_eval, task_manager
-from bitnet_repro.eval.lm import HFEngine, SuiteLM, find_tokenizer
+from bitnet_repro.eval.lm import HFEngine, SuiteLM, find_tokenizer, not_a_model
 from bitnet_repro.export.hf import hf_tokenizer, to_hf_llama
 from bitnet_repro.pretrained import PRETRAINED, load_hf_gguf, package_dir
 from bitnet_repro.ptq.baselines import get, setting
@@ -62,7 +62,7 @@ def load_fp16(spec: str) -> FP16Model:
                                                     "size": spec, "variant": "fp16", "source": gguf_file})  # fmt: skip
     path = Path(spec)
     if not (path / "config.json").is_file():
-        raise PTQError(f"--model {spec!r} is neither a checkpoint directory nor a known pretrained name")
+        raise PTQError(not_a_model(spec))
 
     try:
         declared = RunConfig.from_dict(json.loads((path / "config.json").read_text())).model
@@ -96,6 +96,9 @@ def calibration(fp16: FP16Model, data_dir: Path, n: int, seq_len: int, seed: int
         return Calibration(
             ids, fp16.tokenizer, f"{data_dir}/train.bin, {n} x {seq_len} at random offsets (seed {seed})"
         )
+    if not (data_dir / "tokenizer.model").is_file():
+        raise PTQError(f"{data_dir}/tokenizer.model not found: --calib-data must be a directory written by "
+                       "`python -m bitnet_repro data` (it decodes train.bin)")  # fmt: skip
     sp = spm.SentencePieceProcessor(model_file=str(data_dir / "tokenizer.model"))
     need, out, pos = n * seq_len, [], int(rng.integers(0, max(1, len(train) // 2)))
     while len(out) < need:
@@ -162,6 +165,7 @@ def run_ptq(model: str, method: str, data_dir: Path, tasks: list[str], num_fewsh
     A model whose quantized weights or logits are not finite is recorded with that status and no scores."""
 
     s = setting(method, calib_samples=calib_samples, params=params or {})  # bad settings fail before any work
+    load_tokens(Path(data_dir), "train")  # and so does missing calibration data
     resolve_tasks(tasks, task_manager())
     cls = get(s.method)
     t0 = time.perf_counter()

@@ -310,10 +310,9 @@ def wait_for_checkpoint(runs, proc, min_step, timeout=600):
 
 def checkpoint_step(run):
     """The step of the run's last checkpoint."""
-    import torch
+    from bitnet_repro.checkpoint import load_train_state
 
-    state = torch.load(run / "checkpoint" / "train_state.pt", map_location="cpu", weights_only=False)
-    return state["step"]
+    return load_train_state(run / "checkpoint" / "train_state.pt")["step"]
 
 
 TIME_LIMIT_S = 60  # SLURM's smallest time limit: one minute

@@ -26,6 +26,8 @@ from bitnet_repro.errors import ReproError
 
 FP = 16  # "bits" of an unquantized tensor: A16 means activations stay in floating point
 HIGH_PRECISION = ("embed_tokens", "lm_head")  # modules every method leaves alone unless the setting says otherwise
+GRANULARITIES = ("per_channel", "per_tensor", "per_group")
+REQUIRED = ("name", "title", "implementation", "w_bits", "table3")  # what every method sets (no usable default)
 
 
 class BaselineError(ReproError, ValueError):
@@ -39,7 +41,7 @@ class Setting:
     method: str
     w_bits: int
     a_bits: int = FP
-    granularity: str = "per_channel"  # weights: per_channel | per_tensor | per_group
+    granularity: str = "per_channel"  # weights: one of GRANULARITIES
     group_size: int | None = None  # with per_group
     calib_samples: int = 128  # sequences of the training corpus (GPTQ's usual 128)
     keep: tuple[str, ...] = HIGH_PRECISION  # module names (suffix match) left in high precision
@@ -62,19 +64,20 @@ class Setting:
 
 
 class Baseline:
-    """A post-training quantization method. Subclasses set the class attributes and implement `apply`."""
+    """A post-training quantization method. Subclasses set the class attributes (REQUIRED ones at least; `register`
+    checks) and implement `apply`."""
 
-    name: ClassVar[str]  # registry key and file name
-    title: ClassVar[str]  # as printed in tables
-    reference: ClassVar[str] = ""
-    w_bits: ClassVar[tuple[int, ...]]  # supported weight bit widths
+    name: ClassVar[str]  # required: registry key and file name
+    title: ClassVar[str]  # required: as printed in tables
+    implementation: ClassVar[str]  # required: the library (and version) or "this suite"; in Table 3's caption
+    reference: ClassVar[str] = ""  # the paper and the variant of its method, e.g. "Frantar et al. 2023, per channel"
+    w_bits: ClassVar[tuple[int, ...]]  # required: supported weight bit widths
     a_bits: ClassVar[tuple[int, ...]] = (FP,)  # supported activation bit widths (16: not quantized)
     granularities: ClassVar[tuple[str, ...]] = ("per_channel", "per_tensor")
-    table3: ClassVar[tuple[str, ...]] = ()  # settings this method adds to Table 3, e.g. ("W4A16", "W2A16")
+    table3: ClassVar[tuple[str, ...]]  # required: settings this method adds to Table 3, e.g. ("W4A16", "W2A16")
     needs_calibration: ClassVar[bool] = True
     defaults: ClassVar[dict[str, Any]] = {}  # method parameters and their defaults
     caveat: ClassVar[str] = ""  # where the implementation differs from the paper's method: goes in captions
-    implementation: ClassVar[str] = ""  # the library (and version) or "this suite"
 
     def apply(self, model, calib, setting: Setting):  # pragma: no cover - interface
         raise NotImplementedError
@@ -84,12 +87,31 @@ REGISTRY: dict[str, type[Baseline]] = {}
 
 
 def register(cls: type[Baseline]) -> type[Baseline]:
+    """Add a method to the registry (a class decorator), after checking its declarations."""
+    check_declarations(cls)
     if cls.name in REGISTRY and REGISTRY[cls.name] is not cls:
         raise BaselineError(f"two baselines are named {cls.name!r}: {REGISTRY[cls.name]} and {cls}")
-    for spec in cls.table3:
-        _parse_label(spec)
     REGISTRY[cls.name] = cls
     return cls
+
+
+def check_declarations(cls: type[Baseline]) -> None:
+    """A BaselineError naming what `cls` leaves unset or declares inconsistently."""
+    where = f"PTQ baseline {cls.__qualname__} ({cls.__module__})"
+    missing = [a for a in REQUIRED if not getattr(cls, a, None)]
+    if missing:
+        raise BaselineError(f"{where} does not set {', '.join(missing)}; every method sets {', '.join(REQUIRED)} "
+                            "(README, 'Adding a baseline')")  # fmt: skip
+    if not re.fullmatch(r"[a-z0-9_]+", cls.name):
+        raise BaselineError(f"{where}: name {cls.name!r} must be lower-case letters, digits and _ (its file name)")
+    odd = [g for g in cls.granularities if g not in GRANULARITIES]
+    if odd:
+        raise BaselineError(f"{where}: granularities {odd} are not among {list(GRANULARITIES)}")
+    for label in cls.table3:
+        w, a = _parse_label(label)
+        if w not in cls.w_bits or a not in cls.a_bits:
+            raise BaselineError(f"{where}: Table 3 setting {label} is outside its w_bits {list(cls.w_bits)} and "
+                                f"a_bits {list(cls.a_bits)}")  # fmt: skip
 
 
 def unregister(name: str) -> None:
@@ -151,7 +173,26 @@ def with_params(s: Setting, **params: Any) -> Setting:
         raise BaselineError(
             f"{s.method} has no parameter(s) {sorted(unknown)}; it takes {sorted(cls.defaults) or 'none'}"
         )
+    for name, value in params.items():
+        check_param(s.method, name, value, cls.defaults[name])
     return replace(s, params=tuple(sorted({**dict(s.params), **params}.items())))
+
+
+def check_param(method: str, name: str, value: Any, default: Any) -> None:
+    """A method parameter must be of its default's kind: a number for a number, a whole number for a whole
+    number, true/false for a flag, text for text (a default of None takes anything)."""
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "text"
+    else:
+        ok, kind = True, ""
+    if not ok:
+        raise BaselineError(f"{method} parameter {name} must be {kind} (default {default!r}), not {value!r}")
 
 
 def validate(s: Setting) -> None:
