@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from bitnet_repro.data import sha256_file as sha256_of
 from bitnet_repro.errors import ReproError
 from bitnet_repro.sources import DATA, GITHUB, PAPER, Source
 from bitnet_repro.utils import atomic_write_bytes
@@ -78,14 +79,6 @@ def source_url(src: Source, mirror: str | None = None, paper: bool = False) -> s
     if src.url.startswith(GITHUB + "/"):
         return base + src.url[len(GITHUB) :]
     return f"{base}/{src.url.split('://', 1)[1]}"
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def state(directory: Path, src: Source) -> str:

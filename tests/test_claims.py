@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from bitnet_repro.paper import claims
-from bitnet_repro.paper.writer import write_csv
+from bitnet_repro.paper.writer import paper_dir, write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ROOT.parent / "shared" / "paper" / "FIGURES.md"
+FIGURES = paper_dir() / "FIGURES.md"
 CPU = ROOT / "results" / "cpu"
 SETS = ("c4", "indomain", "wikitext2")
 

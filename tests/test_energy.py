@@ -1,13 +1,13 @@
 """The energy model (Eq. 10-12) against closed forms and the paper's Table 2."""
 
 import csv
-from pathlib import Path
 
 import pytest
 
 from bitnet_repro.cost.energy import OP_ENERGY_PJ, Shape, matmul_energy, model_energy, table2
+from bitnet_repro.paper.writer import paper_dir
 
-PAPER = Path(__file__).resolve().parents[2] / "shared" / "paper" / "table2_energy_by_size.csv"
+PAPER = paper_dir() / "table2_energy_by_size.csv"
 
 
 def test_equations_10_to_12():

@@ -9,11 +9,11 @@ import yaml
 
 from bitnet_repro import presets
 from bitnet_repro.paper import hparams
-from bitnet_repro.paper.writer import read_csv
+from bitnet_repro.paper.writer import paper_dir, read_csv
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "workflows" / "profiles"
-PAPER_DIR = REPO.parent / "shared" / "paper"
+PAPER_DIR = paper_dir()
 # The fields where a run of the `paper` profile differs from the paper's printed values, by run: none. Every
 # Table 10, 12 and 13 value, and what Appendices B and C print beside them (schedule, batch, sequence length,
 # Adam β, gradient clipping), is trained as printed ("256K" = 128 x 2048 and "1M" = 512 x 2048 tokens).
