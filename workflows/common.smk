@@ -210,10 +210,10 @@ def check_targets(rule_names):
     import re
 
     for path in [Path(workflow.basedir, "Snakefile"), *Path(workflow.basedir, "workflows").glob("*.smk")]:
-        rule_names = [*rule_names, *re.findall(r"^rule (\w+):", path.read_text(), re.M)]
+        rule_names = [*rule_names, *re.findall(r"^rule\s+(\w+):", path.read_text(), re.M)]
     for target in targets:
-        if target in rule_names or "/" in target or "." in target or Path(target).exists():
+        if target in rule_names or os.sep in target or "." in target or Path(target).exists():
             continue
-        close = difflib.get_close_matches(target, rule_names, n=3, cutoff=0.6)
+        close = difflib.get_close_matches(target, sorted(set(rule_names)), n=3, cutoff=0.6)
         raise WorkflowError(f"no target {target!r}" + (f"; did you mean {' or '.join(map(repr, close))}?" if close else "")
                             + " `snakemake --list-target-rules` lists the targets (README \"Targets and profiles\").")
