@@ -40,11 +40,11 @@ ARTEFACTS = [
     ("Table 9", "ablations: Elastic, Pre-LN, BMT", "-", [], "not built", ""),
     ("Tables 10-13", "hyperparameters, beside the paper's", "hparams", ["results/cpu/tables/hparams.md"], "built",
      ""),
-    ("Figure 1", "BitLinear and the BitNet block", "-", [], "n/a", "a diagram: `bitnet_repro/bitlinear.py`"),
+    ("Figure 1", "BitLinear and the BitNet block", "-", [], "n/a", "a diagram; the code it draws is `bitnet_repro/bitlinear.py`"),
     ("Figure 2", "S-shaped loss; the schedule ablation", "-", [], "not built", ""),
     ("Figure 3", "matmul energy at 7nm by model size", "figure3", ["results/energy/figure3.png"], "built", ""),
     ("Figure 4", "scaling law: loss against parameters", "all", ["results/cpu/figures/training_curves.png"],
-     "partly", "right panel of `training_curves.png`; no fit, no energy axis"),
+     "partly", "the right-hand panel of `training_curves.png`; no fit, no energy axis"),
     ("Figure 5", "accuracy against model size", "eval", ["results/cpu/figures/eval_scaling.png"], "partly",
      "`eval_scaling.png` against parameters, not energy"),
     ("Figure 6", "stability over peak learning rates", "figure6", ["results/cpu/figures/figure6.png"], "built",
@@ -54,7 +54,7 @@ ARTEFACTS = [
      ["results/cpu/figures/figure8.png", "results/cpu/figures/figure8_large.png"], "built",
      "700M-1.3B, and 7B with `table4_large`"),
     ("Figure 9", "training loss curves across sizes", "all", ["results/cpu/figures/training_curves.png"], "built",
-     "left panel of `training_curves.png`"),
+     "the per-size panels of `training_curves.png`"),
     ("Figure 10", "LR and weight-decay schedule", "figure10", ["results/cpu/figures/figure10.png"], "built", ""),
 ]
 
