@@ -40,13 +40,11 @@ import sentencepiece as spm
 from bitnet_repro.config import DataConfig, without_later_defaults
 from bitnet_repro.errors import ReproError
 from bitnet_repro.profile import REPO_ROOT
-from bitnet_repro.utils import atomic_write_bytes, atomic_write_text
+from bitnet_repro.utils import DATA_ENV, atomic_write_bytes, atomic_write_text, sha256_file
 
 # datasets is imported where used: heavy (seconds to import) and needed by few commands
 
 log = logging.getLogger(__name__)
-
-DATA_ENV = "BITNET_REPRO_DATA"
 
 # sha256 of every file we read, from the data directory's SOURCES.md and SOURCES-extra.md.
 CHECKSUMS = {
@@ -83,14 +81,6 @@ def resolve_data_dir(cfg: DataConfig) -> Path:
                 )
             return path
     raise AssertionError("unreachable")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verified(data_dir: Path, rel: str, checksums: dict[str, str] = CHECKSUMS) -> Path:

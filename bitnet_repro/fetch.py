@@ -31,17 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from bitnet_repro.data import sha256_file as sha256_of
 from bitnet_repro.errors import ReproError
 from bitnet_repro.sources import DATA, GITHUB, PAPER, Source
-from bitnet_repro.utils import atomic_write_bytes
+from bitnet_repro.utils import DATA_ENV, PAPER_ENV, atomic_write_bytes, sha256_file
 
 # pooch, requests and tqdm are imported where used; pyarrow (through `datasets`) only by the conversions that need it
 
-# The same names as data.DATA_ENV and paper.writer.PAPER_ENV (tests/test_fetch.py checks): importing those
-# modules would load torch, seconds for a command that only downloads.
-DATA_ENV = "BITNET_REPRO_DATA"
-PAPER_ENV = "BITNET_REPRO_PAPER"
+# The repository root as profile.REPO_ROOT (tests/test_fetch.py checks): importing that module would load torch,
+# seconds for a command that only downloads.
 MIRROR_ENV = "BITNET_REPRO_MIRROR"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +83,7 @@ def state(directory: Path, src: Source) -> str:
     path = directory / src.path
     if not path.is_file():
         return "missing"
-    if path.stat().st_size != src.size or sha256_of(path) != src.sha256:
+    if path.stat().st_size != src.size or sha256_file(path) != src.sha256:
         return "corrupt"
     return "ok"
 

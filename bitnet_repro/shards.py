@@ -35,9 +35,8 @@ import numpy as np
 import sentencepiece as spm
 from tqdm import tqdm
 
-from bitnet_repro.data import sha256_file
 from bitnet_repro.errors import ReproError
-from bitnet_repro.utils import atomic_write_bytes, atomic_write_text
+from bitnet_repro.utils import atomic_write_bytes, atomic_write_text, sha256_file
 
 # torch is imported where used: the writer's worker processes need none of it
 

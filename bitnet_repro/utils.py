@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -12,6 +13,19 @@ from typing import Any
 import numpy
 
 from bitnet_repro import __version__
+
+# Where the suite finds its inputs, named once for the modules that read them (data, the paper writer, fetch-data)
+DATA_ENV = "BITNET_REPRO_DATA"  # the data directory
+PAPER_ENV = "BITNET_REPRO_PAPER"  # the paper's tables
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks (memory bounded for any size)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

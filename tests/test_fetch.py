@@ -17,6 +17,7 @@ import pytest
 from bitnet_repro import fetch
 from bitnet_repro.fetch import FetchError, check, source_url
 from bitnet_repro.sources import DATA, PAPER
+from bitnet_repro.utils import sha256_file
 
 SHARED = fetch.default_data_dir()
 SHARED_PAPER = fetch.default_paper_dir(SHARED)
@@ -136,7 +137,7 @@ def test_manifest_checksums_match_the_data_directory():
         path = SHARED / src.path
         if src.keep:
             assert path.stat().st_size == src.size, src.path
-            assert fetch.sha256_of(path) == src.sha256, src.path
+            assert sha256_file(path) == src.sha256, src.path
     text = next(s for s in DATA if s.derive == "xz")
     raw = lzma.decompress((SHARED / text.path).read_bytes())
     assert hashlib.sha256(raw).hexdigest() == fetch.BY_PATH[text.input].sha256
@@ -146,7 +147,7 @@ def test_manifest_checksums_match_the_data_directory():
 @needs_paper
 def test_manifest_checksums_match_the_paper_directory():
     for src in PAPER:
-        assert fetch.sha256_of(SHARED_PAPER / src.path) == src.sha256, src.path
+        assert sha256_file(SHARED_PAPER / src.path) == src.sha256, src.path
     assert sorted(p.name for p in SHARED_PAPER.iterdir() if p.is_file()) == sorted(s.path for s in PAPER)
 
 

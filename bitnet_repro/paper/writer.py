@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from bitnet_repro.config import LINEAR_TYPES, VARIANT_LABELS
-from bitnet_repro.data import DATA_ENV
 from bitnet_repro.presets import SIZES
 from bitnet_repro.profile import REPO_ROOT
-from bitnet_repro.utils import atomic_write_text
+from bitnet_repro.utils import DATA_ENV, PAPER_ENV, atomic_write_text
 
 # matplotlib is imported where used: heavy (seconds to import) and needed by few commands
 
@@ -272,9 +271,6 @@ def write_html(md: Path, out: Path | None = None) -> Path:
     out = out or html_path(md)
     atomic_write_text(out, html_page(Path(md).read_text(encoding="utf-8")))
     return out
-
-
-PAPER_ENV = "BITNET_REPRO_PAPER"
 
 
 def paper_dir() -> Path:
