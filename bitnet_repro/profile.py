@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,14 @@ def _key_path(parts) -> str:
     return out or "(top level)"
 
 
+@functools.cache
+def _schema_validator():
+    """The profile schema's validator, read once per process: Snakemake validates every profile at each start."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(yaml.safe_load(SCHEMA_PATH.read_text()))
+
+
 def check_profile(profile: Any, path: str | Path) -> None:
     """Validate a profile against workflows/schemas/profile.schema.yaml; raise one ConfigError naming the file,
     the key, the value and what the schema expects there (with a did-you-mean for a misspelt key)."""
@@ -58,9 +67,7 @@ def check_profile(profile: Any, path: str | Path) -> None:
 
     if not isinstance(profile, dict) or "name" not in profile:
         raise ConfigError(f"{path}: a profile is a mapping with at least a 'name' key")
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(profile))
+    error = jsonschema.exceptions.best_match(_schema_validator().iter_errors(profile))
     if error is None:
         return
     where = _key_path(error.absolute_path)
