@@ -31,12 +31,12 @@ def _num(row: dict, key: str) -> float | None:
     return float(row[key]) if row.get(key) not in (None, "") else None
 
 
-def _panels(rows: list[dict]) -> list[tuple[str, str, float, float | None]]:
-    """The accuracy panels the table fills: (title, column, chance, the trigram's score or None), as fractions."""
+def _panels(rows: list[dict], tri: dict) -> list[tuple[str, str, float, float | None]]:
+    """The accuracy panels the table fills: (title, column, chance, the trigram's score or None), as fractions;
+    `tri` is the table's KN trigram row ({} without one)."""
     shots = sorted({int(m.group(1)) for c in (rows[0] if rows else {}) if (m := re.fullmatch(r"avg_(\d+)shot", c))})
     panels = [(f"{k}-shot average of WG, WGe, HS, SC (cf. Figure 5)", f"avg_{k}shot", TABLE3_CHANCE, None)
               for k in shots if any(r.get(f"avg_{k}shot") for r in rows)]  # fmt: skip
-    tri = next((r for r in rows if r["size"] == "count model" and r["variant"] == "KN trigram"), {})
     if any(r.get("blimp") for r in rows):
         panels.append(("BLiMP (67 paradigms)", "blimp", 0.5, _num(tri, "blimp")))
     return panels
@@ -57,7 +57,7 @@ def run(table: Path, out: Path, profile: str) -> None:
     rows = read_csv(table)
     models = [r for r in rows if r["size"] != "count model" and r.get("params_nonembedding")]
     tri = next((r for r in rows if r["size"] == "count model" and r["variant"] == "KN trigram"), {})
-    panels = _panels(models and rows)
+    panels = _panels(models and rows, tri)
     n = len(panels) + 1
     cols = min(n, 2)
     fig = plt.figure(figsize=(5 * cols + 2.4, 3.9 * -(-n // cols) + 0.5))
