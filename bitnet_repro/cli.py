@@ -58,10 +58,23 @@ def cmd_data(args: argparse.Namespace) -> None:
     from bitnet_repro.data import prepare
     from bitnet_repro.profile import profile_data
 
+    if args.plan:
+        from bitnet_repro.data import data_plan, plan_text
+
+        profile = Profile.load(args.profile)
+        runs = {r.name: r.train.total_tokens for r in (*profile.runs, *profile.pilots) if r.data == profile.data}
+        done = Path(args.out) / "data.json" if args.out else None
+        known = json.loads(done.read_text())["tokens"]["train"] if done and done.exists() else None
+        plan = data_plan(profile.data, runs, args.workers, corpus_tokens=known)
+        print(plan_text(plan, f"data of profile {profile.name}"))
+        print(json.dumps(plan, indent=2))
+        return
+    if not args.out:
+        raise ConfigError("data: give --out DIR (where the tokenizer and the token arrays go), or --plan")
     if args.config:  # the data of one run (a BitDistill run tokenizes with its teacher's tokenizer)
-        prepare(_run_config(args).data, Path(args.out))
+        prepare(_run_config(args).data, Path(args.out), workers=args.workers)
     else:
-        prepare(profile_data(load_profile(args.profile)), Path(args.out))
+        prepare(profile_data(load_profile(args.profile)), Path(args.out), workers=args.workers)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -85,10 +98,14 @@ def cmd_check_resume(args: argparse.Namespace) -> None:
         short = dataclasses.replace(t, steps=args.steps, warmup_steps=min(t.warmup_steps, args.steps // 4),
                                     ckpt_every=max(1, args.steps // 4), eval_every=max(1, args.steps // 2))  # fmt: skip
         cfg = dataclasses.replace(cfg, train=short)
-    result = kill_and_resume(cfg, data_dir(args.data), Path(args.work), Path(args.out))
+    result = kill_and_resume(cfg, data_dir(args.data), Path(args.work), Path(args.out), procs=args.procs)
     print(json.dumps({k: v for k, v in result.items() if k != "meta"}, indent=2))
     if not result["final_weights_bitwise_equal"]:
         raise SystemExit("resumed run differs from the uninterrupted run")
+    if not result["resumed_run_read_the_same_windows"]:
+        raise SystemExit(f"the resumed run read other data than the uninterrupted run ({result['stream_error']})")
+    if not result["data"]["ranks_disjoint_every_step"]:
+        raise SystemExit("the ranks read overlapping windows, or not the whole global batch")
 
 
 def cmd_presets(args: argparse.Namespace) -> None:
@@ -158,7 +175,11 @@ def register(add, command: str | None = None) -> None:
     p = add("data", cmd_data, "verify the data, train the tokenizer, write token arrays")
     p.add_argument("--profile", default="cpu", help="profile name or YAML path whose data to prepare")
     p.add_argument("--config", help="a run's config.json: prepare that run's data instead of the profile's")
-    p.add_argument("--out", required=True, help="output directory for tokenizer.model and *.bin")
+    p.add_argument("--out", help="output directory for tokenizer.model, *.bin and (data.format=shards) train/")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="processes that tokenize the parts of sharded data (data.format=shards) in parallel")
+    p.add_argument("--plan", action="store_true",
+                   help="print the data step's plan (tokens, disk, tokenizing time, epochs per run) and exit")
     p = add("train", cmd_train, "train (or resume) one model")
     run_args(p)
     p.add_argument("--data", required=True, help="directory written by `data`")
@@ -171,5 +192,6 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--data", required=True, help="directory written by `data`")
     p.add_argument("--work", required=True, help="scratch directory for the two runs")
     p.add_argument("--steps", type=positive_int, help="shorten the run to this many steps (checkpoints every quarter)")
+    p.add_argument("--procs", type=positive_int, default=1, help="train with this many gloo processes (torchrun)")
     p.add_argument("--out", required=True, help="JSON file")
     add("presets", cmd_presets, "list the model presets (paper tables and CPU sizes)")

@@ -23,7 +23,8 @@ VARIANT_LABELS = {"fp16": "FP16 (LLaMA)", "bitnet_b1": "BitNet b1", "bitnet_b158
 ARCHS = ("llama", "subln", "preln", "bmt")
 # Fields added after runs were trained, omitted from a config's dict (and so from run ids and data cache keys)
 # while at these defaults, so that adding them renamed nothing already trained
-LATER_FIELDS = {"model": {"n_kv_heads": None, "tie_embeddings": False}, "data": {"tokenizer": None},
+LATER_FIELDS = {"model": {"n_kv_heads": None, "tie_embeddings": False},
+                "data": {"tokenizer": None, "format": "array", "shard_tokens": 100_000_000, "shard_parts": 16},
                 "train": {"precision": "fp32", "compile": False}}
 ACT_QUANTIZERS = ("absmax", "elastic")
 B1_ACT_RECIPES = ("sec3", "appendix_e")
@@ -237,9 +238,24 @@ class DataConfig:
     # None: a SentencePiece BPE of `vocab_size` pieces trained on the corpus; a pretrained model's name
     # (smollm2-135m): that model's own tokenizer, for distilling it (vocab_size must be its size)
     tokenizer: str | None = None
+    # How the training tokens are stored. array: one train.bin, tokenized in memory by one process, windows
+    # drawn at random offsets (the smoke and cpu profiles). shards: the document stream split into `shard_parts`
+    # parts tokenized by parallel workers into shards of `shard_tokens` tokens, read by a loader that visits
+    # every window once per epoch (bitnet_repro/shards.py; the paper profile's 100B-token corpora)
+    format: str = "array"
+    shard_tokens: int = 100_000_000
+    shard_parts: int = 16
 
     def __post_init__(self) -> None:
         _check_choice("data.source", self.source, ("local", "hf"))
+        _check_choice("data.format", self.format, ("array", "shards"))
+        for name in ("shard_tokens", "shard_parts", "hf_train_tokens"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (2 if name == "shard_tokens" else 1):
+                raise ConfigError(f"data.{name}={value!r} must be a positive integer")
+        if self.format == "shards" and self.tokenizer:
+            raise ConfigError("data.format=shards tokenizes with the profile's own SentencePiece model, not a "
+                              f"pretrained tokenizer ({self.tokenizer}); use data.format=array")
         for name in self.corpus:
             _check_choice("data.corpus entry", name, ("c4", "brown", "tinystories"))
         if not 0 < self.indomain_val_frac < 0.5:

@@ -40,6 +40,7 @@ import sentencepiece as spm
 from bitnet_repro.config import DataConfig, without_later_defaults
 from bitnet_repro.errors import ReproError
 from bitnet_repro.profile import REPO_ROOT
+from bitnet_repro.shards import Part, held_out, write_shards
 from bitnet_repro.utils import DATA_ENV, atomic_write_bytes, atomic_write_text, sha256_file
 
 # datasets is imported where used: heavy (seconds to import) and needed by few commands
@@ -176,8 +177,7 @@ def wikitext2_test(data_dir: Path) -> str:
 def split_indomain(docs: list[str], frac: float) -> tuple[list[str], list[str]]:
     """(kept, held out): a document is held out when its sha256, read as a fraction of 2^32, is below `frac`.
     A fixed set, independent of order, drawn from every source in proportion to its documents."""
-    bound = frac * 2**32
-    held = [int(hashlib.sha256(d.encode()).hexdigest()[:8], 16) < bound for d in docs]
+    held = [held_out(d, frac) for d in docs]
     return [d for d, h in zip(docs, held) if not h], [d for d, h in zip(docs, held) if h]
 
 
@@ -193,8 +193,8 @@ def local_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
     return docs, {"wikitext2": wikitext2_test(data_dir), "c4": "\n\n".join(c4_val), "indomain": "\n\n".join(indomain)}
 
 
-def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
-    """A Hugging Face `datasets` corpus, streamed. Fails fast without a network."""
+def _hf_datasets():
+    """The `datasets` module, after checking that the hub can be reached. Fails fast without a network."""
     try:
         socket.create_connection(("huggingface.co", 443), timeout=5).close()
     except OSError as e:
@@ -206,6 +206,20 @@ def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
         import datasets
     except ImportError as e:
         raise DataError("data.source=hf needs the `datasets` package: pip install 'bitnet-repro[hf]'") from e
+    return datasets
+
+
+def _hf_validation(cfg: DataConfig, datasets) -> dict[str, str]:
+    """WikiText-2 test and the first `c4_val_docs` documents of the corpus's validation split."""
+    wiki = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split="test")
+    c4_val = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split="validation", streaming=True)
+    val_docs = [row["text"] for _, row in zip(range(cfg.c4_val_docs), c4_val)]
+    return {"wikitext2": "".join(wiki["text"]), "c4": "\n\n".join(val_docs)}
+
+
+def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
+    """A Hugging Face `datasets` corpus, streamed into memory up to about `hf_train_tokens` tokens."""
+    datasets = _hf_datasets()
     stream = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split="train", streaming=True)
     docs, chars = [], 0
     for row in stream:  # ~4 characters per token for English text
@@ -213,11 +227,36 @@ def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
         chars += len(row["text"])
         if chars >= 4 * cfg.hf_train_tokens:
             break
-    wiki = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split="test")
-    c4_val = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split="validation", streaming=True)
-    val_docs = [row["text"] for _, row in zip(range(cfg.c4_val_docs), c4_val)]
     docs, indomain = split_indomain(docs, cfg.indomain_val_frac)
-    return docs, {"wikitext2": "".join(wiki["text"]), "c4": "\n\n".join(val_docs), "indomain": "\n\n".join(indomain)}
+    return docs, {**_hf_validation(cfg, datasets), "indomain": "\n\n".join(indomain)}
+
+
+def hf_sample(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
+    """For sharded data: the first `tokenizer_sample_chars` characters of the streamed corpus (the tokenizer's
+    sample; its held-out documents are the in-domain validation set, which the shard workers leave out of
+    every part) and the validation texts. Only this sample is held in memory."""
+    datasets = _hf_datasets()
+    stream = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split="train", streaming=True)
+    docs, chars = [], 0
+    for row in stream:
+        docs.append(row["text"])
+        chars += len(row["text"])
+        if chars >= cfg.tokenizer_sample_chars:
+            break
+    docs, indomain = split_indomain(docs, cfg.indomain_val_frac)
+    return docs, {**_hf_validation(cfg, datasets), "indomain": "\n\n".join(indomain)}
+
+
+def shard_parts(cfg: DataConfig, docs: list[str] | None = None) -> list[Part]:
+    """The parts of the training stream that the shard workers tokenize independently: the local corpus's
+    documents (`docs`, already without the validation split) cut into `shard_parts` contiguous pieces, or
+    shard i of `shard_parts` of the streamed corpus, each read up to its share of `hf_train_tokens`."""
+    if cfg.source == "local":
+        bounds = np.linspace(0, len(docs), cfg.shard_parts + 1).round().astype(int)
+        return [Part("docs", docs=tuple(docs[a:b])) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    share = -(-cfg.hf_train_tokens // cfg.shard_parts)
+    return [Part("hf", cfg.hf_dataset, config=cfg.hf_config, split="train", n_shards=cfg.shard_parts, index=i,
+                 max_tokens=share, holdout_frac=cfg.indomain_val_frac) for i in range(cfg.shard_parts)]  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -321,14 +360,17 @@ def bits_per_byte(loss: float, tokens: int, n_bytes: int) -> float:
     return loss * tokens / (math.log(2) * n_bytes)
 
 
-def prepare(cfg: DataConfig, out_dir: Path) -> Path:
-    """Build (or reuse) tokenizer.model, train.bin and val_*.bin in out_dir; returns out_dir."""
+def prepare(cfg: DataConfig, out_dir: Path, workers: int = 1) -> Path:
+    """Build (or reuse) tokenizer.model, the training tokens (train.bin, or train/ shards for data.format=shards,
+    tokenized by `workers` processes) and val_*.bin in out_dir; returns out_dir."""
 
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / "data.json"
     if manifest.exists() and json.loads(manifest.read_text()).get("cache_key") == cache_key(cfg):
         log.info("token arrays in %s are up to date", out_dir)
         return out_dir
+    if cfg.format == "shards":
+        return _prepare_shards(cfg, out_dir, workers)
     docs, val = local_corpus(cfg) if cfg.source == "local" else hf_corpus(cfg)
     if cfg.tokenizer:
         log.info("tokenizing %d documents with %s's own tokenizer", len(docs), cfg.tokenizer)
@@ -340,17 +382,61 @@ def prepare(cfg: DataConfig, out_dir: Path) -> Path:
         log.info("training a %d-piece SentencePiece BPE tokenizer on %d documents", cfg.vocab_size, len(docs))
         _train_tokenizer(docs, cfg, out_dir / "tokenizer.model")
         sp = spm.SentencePieceProcessor(model_file=str(out_dir / "tokenizer.model"))
-    counts = {}
-    for name, arr in [("train", encode(sp, docs))] + [(f"val_{k}", encode(sp, [v])) for k, v in val.items()]:
-        atomic_write_bytes(out_dir / f"{name}.bin", arr.tobytes())
-        counts[name] = int(arr.size)
-        log.info("%s: %d tokens", name, arr.size)
+    arr = encode(sp, docs)
+    atomic_write_bytes(out_dir / "train.bin", arr.tobytes())
+    log.info("train: %d tokens", arr.size)
+    counts = {"train": int(arr.size), **_write_validation(sp, val, out_dir)}
     np.save(out_dir / "token_bytes.npy", sp.token_bytes() if cfg.tokenizer else token_bytes(sp))
     train_chars = sum(len(d) for d in docs)
     info = {"cache_key": cache_key(cfg), "config": asdict(cfg), "tokens": counts, "train_documents": len(docs),
             "train_chars_per_token": round(train_chars / counts["train"], 3)}  # fmt: skip
     atomic_write_text(manifest, json.dumps(info, indent=2))
     return out_dir
+
+
+def _write_validation(sp, val: dict[str, str], out_dir: Path) -> dict[str, int]:
+    counts = {}
+    for k, text in val.items():
+        arr = encode(sp, [text])
+        atomic_write_bytes(out_dir / f"val_{k}.bin", arr.tobytes())
+        counts[f"val_{k}"] = int(arr.size)
+        log.info("val_%s: %d tokens", k, arr.size)
+    return counts
+
+
+def _prepare_shards(cfg: DataConfig, out_dir: Path, workers: int) -> Path:
+    """data.format=shards: the tokenizer (on the local corpus, or on a streamed sample), the validation arrays,
+    then the training stream's parts tokenized into train/ by `workers` processes. A killed run resumes: the
+    tokenizer of the same config and the finished parts are kept (shards.write_shards)."""
+    key = cache_key(cfg)
+    docs, val = local_corpus(cfg) if cfg.source == "local" else hf_sample(cfg)
+    tokenizer, stamp = out_dir / "tokenizer.model", out_dir / "tokenizer.key"
+    if tokenizer.exists() and stamp.exists() and stamp.read_text() == key:
+        log.info("keeping the tokenizer of an earlier, unfinished run (%s)", tokenizer)
+    else:
+        log.info("training a %d-piece SentencePiece BPE tokenizer on %d documents", cfg.vocab_size, len(docs))
+        _train_tokenizer(docs, cfg, tokenizer)
+        atomic_write_text(stamp, key)
+    sp = spm.SentencePieceProcessor(model_file=str(tokenizer))
+    counts = _write_validation(sp, val, out_dir)
+    np.save(out_dir / "token_bytes.npy", token_bytes(sp))
+    parts = shard_parts(cfg, docs if cfg.source == "local" else None)
+    if cfg.source == "local":
+        chars = sum(len(d) for d in docs)
+        del docs  # the parts hold the documents now
+    shards = write_shards(parts, tokenizer, out_dir / "train", cfg.shard_tokens, workers=workers)
+    info = {"cache_key": key, "config": asdict(cfg), "format": "shards",
+            "tokens": {"train": shards["tokens"], **counts}, "train_documents": shards["documents"],
+            "shards": len(shards["shards"]), "parts": shards["parts"], "workers": workers}  # fmt: skip
+    if cfg.source == "local":
+        info["train_chars_per_token"] = round(chars / shards["tokens"], 3)
+    atomic_write_text(out_dir / "data.json", json.dumps(info, indent=2))
+    return out_dir
+
+
+def train_format(data_dir: Path) -> str:
+    """How a data directory stores its training tokens: 'shards' (train/manifest.json) or 'array' (train.bin)."""
+    return "shards" if (Path(data_dir) / "train" / "manifest.json").exists() else "array"
 
 
 def load_token_bytes(data_dir: Path) -> np.ndarray:
@@ -365,3 +451,66 @@ def load_tokens(data_dir: Path, name: str) -> np.ndarray:
     if not path.exists():
         raise DataError(f"{path} not found; run `python -m bitnet_repro data` (or the Snakemake target) first")
     return np.memmap(path, dtype=np.uint16, mode="r")
+
+
+# ------------------------------------------------------------------------------------------------------
+# The data step's plan: what a profile's runs need, and what tokenizing it costs (dry runs, `data --plan`)
+# ------------------------------------------------------------------------------------------------------
+
+BENCH_PATH = REPO_ROOT / "results" / "shards" / "bench.json"  # `snakemake shards_bench`: measured rates
+
+
+def data_plan(cfg: DataConfig, run_tokens: dict[str, int], workers: int, corpus_tokens: int | None = None,
+              bench_path: Path = BENCH_PATH) -> dict:  # fmt: skip
+    """The data step of a profile: how many tokens it writes and where, the disk they take, the time to tokenize
+    them on `workers` cores at the measured rate per core, and the epochs each run makes of them.
+
+    corpus_tokens: the corpus's size where it is known (a finished data directory); else the streamed corpus's
+    `hf_train_tokens`, or None for a local corpus not yet tokenized."""
+    from bitnet_repro.shards import token_dtype
+
+    tokens = corpus_tokens or (cfg.hf_train_tokens if cfg.source == "hf" else None)
+    workers = workers if cfg.format == "shards" else 1  # one train.bin is tokenized by one process
+    plan: dict = {"format": cfg.format, "source": cfg.source, "workers": workers, "corpus_tokens": tokens,
+                  "shard_tokens": cfg.shard_tokens if cfg.format == "shards" else None,
+                  "parts": cfg.shard_parts if cfg.format == "shards" else 1}  # fmt: skip
+    if tokens:
+        plan["disk_bytes"] = tokens * token_dtype(cfg.vocab_size).itemsize
+        if cfg.format == "shards":  # each part ends in a partial shard
+            plan["shards_at_least"] = max(cfg.shard_parts, -(-tokens // cfg.shard_tokens))
+        rate = json.loads(bench_path.read_text())["tokenize"] if bench_path.exists() else None
+        if rate:
+            per_core = rate["tokens_per_s_per_core"]
+            plan.update(tokens_per_s_per_core=per_core, rate_measured_on=rate["cpu"], rate_vocab=rate["vocab_size"],
+                        core_hours=round(tokens / per_core / 3600, 2),
+                        hours=round(tokens / (per_core * min(workers, plan["parts"])) / 3600, 2))  # fmt: skip
+        plan["runs"] = {name: {"tokens": n, "epochs": round(n / tokens, 4)} for name, n in run_tokens.items()}
+        plan["max_epochs"] = max((r["epochs"] for r in plan["runs"].values()), default=0.0)
+    return plan
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e9:,.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:,.1f} MB"
+
+
+def plan_text(plan: dict, what: str) -> str:
+    """The plan in a few lines, for a dry run's message and `data --plan`."""
+    if not plan["corpus_tokens"]:
+        return f"{what}: {plan['format']} data of the local corpus (its size is known once tokenized)"
+    lines = [f"{what}: {plan['corpus_tokens']:,} tokens as {plan['format']}"
+             + (f" ({plan['parts']} parts, >= {plan['shards_at_least']:,} shards of {plan['shard_tokens']:,} tokens)"
+                if plan["format"] == "shards" else "")
+             + f", {_size(plan['disk_bytes'])} on disk"]  # fmt: skip
+    if "hours" in plan:
+        lines.append(f"tokenizing: {plan['core_hours']:,} core-hours at {plan['tokens_per_s_per_core'] / 1e6:.2f}M "
+                     f"tokens/s/core (measured on {plan['rate_measured_on']}, vocabulary {plan['rate_vocab']:,}), "
+                     f"{plan['hours']:,} h on {plan['workers']} cores; reading the stream is not counted")
+    else:
+        lines.append("tokenizing time: no measured rate (snakemake shards_bench writes results/shards/bench.json)")
+    worst = max(plan["runs"].items(), key=lambda kv: kv[1]["epochs"], default=None)
+    if worst:
+        repeats = [n for n, r in plan["runs"].items() if r["epochs"] > 1]
+        lines.append(f"runs: {len(plan['runs'])}, the longest {worst[0]} sees {worst[1]['tokens']:,} tokens "
+                     f"({worst[1]['epochs']:.3f} epochs); "
+                     + (f"{len(repeats)} runs repeat data" if repeats else "no run repeats data"))  # fmt: skip
+    return "\n".join(lines)

@@ -12,7 +12,15 @@ from typing import Any
 
 import yaml
 
-from bitnet_repro.config import ConfigError, DataConfig, DistillConfig, RunConfig, TrainConfig, build_section
+from bitnet_repro.config import (
+    LATER_FIELDS,
+    ConfigError,
+    DataConfig,
+    DistillConfig,
+    RunConfig,
+    TrainConfig,
+    build_section,
+)
 from bitnet_repro.presets import STAGE2_RATIO, preset_model, recipe, small_recipe
 
 # --------------------------------------------------------------------------------------------------------
@@ -162,6 +170,9 @@ def budget_runs(profile: dict[str, Any]) -> list[RunConfig]:
     return runs
 
 
+DISTILL_ARRAY_TOKENS = 1_000_000_000  # a sharded profile's BitDistill data: 60x the paper arm's 16.4M tokens
+
+
 def distill_runs(profile: dict[str, Any]) -> list[RunConfig]:
     """The profile's BitDistill runs (its `bitdistill` section): one BitNet b1.58 student of the teacher's shape
     per arm (`bitdistill-<arm>`), on the profile's documents tokenized with the teacher's own tokenizer."""
@@ -169,7 +180,13 @@ def distill_runs(profile: dict[str, Any]) -> list[RunConfig]:
     if not section:
         return []
     teacher = section["teacher"]
-    data = dataclasses.replace(profile_data(profile), tokenizer=teacher, vocab_size=section["vocab_size"])
+    data = profile_data(profile)
+    if data.format == "shards":  # shards are tokenized with the profile's SentencePiece model only: the teacher's
+        # documents are one in-memory array, of far fewer tokens than the ladder's corpus
+        later = LATER_FIELDS["data"]
+        data = dataclasses.replace(data, format="array", shard_tokens=later["shard_tokens"],
+                                   shard_parts=later["shard_parts"], hf_train_tokens=DISTILL_ARRAY_TOKENS)  # fmt: skip
+    data = dataclasses.replace(data, tokenizer=teacher, vocab_size=section["vocab_size"])
     runs = []
     for arm, weights in section["arms"].items():
         # the section's own recipe: none of the ladder's training settings apply to a converted pretrained model
@@ -375,7 +392,9 @@ class Profile:
     bench: BenchSection
     check_resume_run: str
     check_resume_steps: int | None = None
+    check_resume_procs: int = 1  # the resume check trains with this many gloo processes (DDP on CPU)
     gpus_per_run: int = 1
+    data_workers: int = 0  # data.format=shards: processes of the data job (its cores); 0: Snakemake's --cores
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Profile:
@@ -395,7 +414,8 @@ class Profile:
             table6=_section(Table6Section, raw.get("table6"), "table6"),
             bench=_section(BenchSection, raw.get("bench"), "bench"),
             check_resume_run=check,
-            check_resume_steps=raw.get("check_resume_steps"), gpus_per_run=raw.get("gpus_per_run", 1),
+            check_resume_steps=raw.get("check_resume_steps"), check_resume_procs=raw.get("check_resume_procs", 1),
+            gpus_per_run=raw.get("gpus_per_run", 1), data_workers=raw.get("data_workers", 0),
         )  # fmt: skip
 
     @classmethod

@@ -26,6 +26,7 @@ import itertools
 import json
 import logging
 import lzma
+import mmap
 import multiprocessing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -64,6 +65,9 @@ class Part:
             docs:  `docs` holds the documents (small corpora and tests)
             hf:    shard `index` of `n_shards` of `datasets.load_dataset(source, config, split=split,
                    streaming=True)`, documents in field `field`
+    max_tokens     > 0: the part ends with the encoding batch that brings it to at least this many tokens (whole
+                   documents; a streamed corpus is read only as far as the run needs)
+    holdout_frac   > 0: documents that `held_out` assigns to the validation split are left out
     """
 
     kind: str
@@ -74,8 +78,14 @@ class Part:
     n_shards: int = 1
     index: int = 0
     field: str = "text"
+    max_tokens: int = 0
+    holdout_frac: float = 0.0
 
     def documents(self) -> Iterator[str]:
+        docs = self._documents()
+        return (d for d in docs if not held_out(d, self.holdout_frac)) if self.holdout_frac > 0 else docs
+
+    def _documents(self) -> Iterator[str]:
         if self.kind == "docs":
             yield from self.docs
         elif self.kind in ("jsonl", "text"):
@@ -87,6 +97,9 @@ class Part:
             import datasets  # heavy, and needed only for this kind
 
             stream = datasets.load_dataset(self.source, self.config, split=self.split, streaming=True)
+            if self.n_shards > stream.num_shards:
+                raise ShardError(f"{self.source} ({self.config}, {self.split}) streams from {stream.num_shards} files, "
+                                 f"fewer than data.shard_parts={self.n_shards}: set shard_parts to at most that")
             for row in stream.shard(num_shards=self.n_shards, index=self.index):
                 yield row[self.field]
         else:
@@ -94,6 +107,9 @@ class Part:
 
     def fingerprint(self) -> str:
         """What identifies the part's content, so that a rerun with other inputs does not reuse its shards."""
+        return f"{self._source_fingerprint()}:max{self.max_tokens}:hold{self.holdout_frac}"
+
+    def _source_fingerprint(self) -> str:
         if self.kind == "docs":
             h = hashlib.sha256()
             for doc in self.docs:
@@ -103,6 +119,12 @@ class Part:
             path = Path(self.source).resolve()
             return f"{self.kind}:{path}:{path.stat().st_size if path.exists() else -1}:{self.field}"
         return f"hf:{self.source}:{self.config}:{self.split}:{self.n_shards}:{self.index}:{self.field}"
+
+
+def held_out(doc: str, frac: float) -> bool:
+    """Whether a document belongs to the held-out (in-domain validation) fraction `frac`: its sha256, read as a
+    fraction of 2^32, is below `frac`. A fixed set, independent of order and of how the stream is split."""
+    return int(hashlib.sha256(doc.encode()).hexdigest()[:8], 16) < frac * 2**32
 
 
 def as_part(p: Part | str | Path | tuple | list) -> Part:
@@ -172,12 +194,12 @@ def _write_part(job: tuple[int, Part, str, str, int, str]) -> int:
                        "sha256": hashlib.sha256(data).hexdigest()})  # fmt: skip
         fill = 0
 
-    docs = part.documents()
-    while batch := list(itertools.islice(docs, ENCODE_BATCH)):
+    docs, total = part.documents(), 0
+    while (not part.max_tokens or total < part.max_tokens) and (batch := list(itertools.islice(docs, ENCODE_BATCH))):
         # one thread per call: parallelism comes from the workers, one part each
         ids = [doc_ids + [eos] for doc_ids in sp.encode(batch, num_threads=1)]
         arr = np.fromiter(itertools.chain.from_iterable(ids), dtype=dtype, count=sum(map(len, ids)))
-        pos = 0
+        pos, total = 0, total + arr.size
         while pos < arr.size:
             n = min(shard_tokens - fill, arr.size - pos)
             buf[fill : fill + n] = arr[pos : pos + n]
@@ -316,13 +338,15 @@ class ShardedTokens:
             if not path.is_file() or path.stat().st_size != expected:
                 raise ShardError(f"shard {path} is missing or not {expected} bytes; run verify({self.out_dir})")
             self._maps[k] = np.memmap(path, dtype=self.dtype, mode="r")
+            if hasattr(mmap, "MADV_RANDOM"):  # windows are read in random order: without it, the kernel reads
+                # ahead ~128 KB around each 4 KB window (measured on a cold page cache: 64 windows 301 -> 17 ms)
+                self._maps[k]._mmap.madvise(mmap.MADV_RANDOM)
         return self._maps[k]
 
-    def batch(self, step: int, global_batch: int, rank: int = 0, world: int = 1):
-        """(x, y) int64 tensors of shape (global_batch // world (+1 for low ranks), seq_len) for `rank`."""
+    def windows(self, ids: np.ndarray):
+        """(x, y) int64 tensors of shape (len(ids), seq_len): inputs and next-token targets of global windows `ids`."""
         import torch
 
-        ids = self.window_ids(step, global_batch)[rank::world]
         shard = np.searchsorted(self.first, ids, side="right") - 1
         start = (ids - self.first[shard]) * self.seq_len
         buf = np.empty((len(ids), self.seq_len + 1), dtype=np.int64)
@@ -330,6 +354,10 @@ class ShardedTokens:
             buf[row] = self._shard(k)[o : o + self.seq_len + 1]
         t = torch.from_numpy(buf)
         return t[:, :-1], t[:, 1:]
+
+    def batch(self, step: int, global_batch: int, rank: int = 0, world: int = 1):
+        """(x, y) of `rank`'s windows of the step: every world-th of the global batch, from the rank-th on."""
+        return self.windows(self.window_ids(step, global_batch)[rank::world])
 
     def epoch_of(self, step: int, global_batch: int) -> float:
         """Epochs completed after `step` steps (tokens seen / tokens of one epoch); above 1, data repeats."""

@@ -28,6 +28,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from bitnet_repro.checkpoint import (
     save_model_dir,
 )
 from bitnet_repro.config import ConfigError, RunConfig, TrainConfig
-from bitnet_repro.data import VAL_SETS, bits_per_byte, load_token_bytes, load_tokens
+from bitnet_repro.data import VAL_SETS, bits_per_byte, load_token_bytes, load_tokens, train_format
 from bitnet_repro.distill import Distiller, check_student, init_student, load_teacher
 from bitnet_repro.model import Transformer
 from bitnet_repro.precision import autocast as precision_autocast
@@ -104,6 +105,64 @@ def batch_offsets(n_tokens: int, t: TrainConfig, step: int) -> torch.Tensor:
 def windows(tokens: np.ndarray, offsets: torch.Tensor, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
     buf = torch.from_numpy(np.stack([tokens[o : o + seq_len + 1] for o in offsets.tolist()]).astype(np.int64))
     return buf[:, :-1], buf[:, 1:]
+
+
+class RandomWindows:
+    """data.format=array: windows at random offsets of one token array (`batch_offsets`). `epochs` is the expected
+    number of passes over the array, since windows are drawn with replacement."""
+
+    format = "array"
+
+    def __init__(self, tokens: np.ndarray, t: TrainConfig) -> None:
+        self.tokens, self.t, self.n_tokens = tokens, t, len(tokens)
+
+    def batch(self, step: int, global_batch: int, rank: int, world: int):
+        """(x, y, ids) of rank's share of the step's global batch; ids: the windows' start offsets."""
+        offsets = batch_offsets(self.n_tokens, self.t, step)[rank::world]
+        return (*windows(self.tokens, offsets, self.t.seq_len), offsets.tolist())
+
+    def epochs(self, steps: int, global_batch: int) -> float:
+        return steps * global_batch * self.t.seq_len / self.n_tokens
+
+
+class ShardWindows:
+    """data.format=shards: every window of the shards once per epoch, in an order fixed by (seed, epoch)
+    (shards.ShardedTokens); ranks take disjoint windows of each global batch."""
+
+    format = "shards"
+
+    def __init__(self, shard_dir: Path, t: TrainConfig) -> None:
+        from bitnet_repro.shards import ShardedTokens
+
+        self.loader = ShardedTokens(shard_dir, t.seq_len, t.seed)
+        self.n_tokens, self.steps = sum(self.loader.shard_tokens), t.steps
+        # the next step's windows are read in a thread while this step trains (numpy copies without the GIL): a
+        # cold read (the page cache cannot hold 200 GB) then costs the GPU nothing. A batch is a pure function of
+        # the step, so reading ahead changes nothing that is trained on.
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="shards")
+        self._ahead: tuple[int, Future] | None = None
+
+    def _read(self, step: int, global_batch: int, rank: int, world: int):
+        ids = self.loader.window_ids(step, global_batch)[rank::world]
+        return (*self.loader.windows(ids), ids.tolist())
+
+    def batch(self, step: int, global_batch: int, rank: int, world: int):
+        """(x, y, ids) of rank's share of the step's global batch; ids: the windows' global indices."""
+        ahead, self._ahead = self._ahead, None
+        out = ahead[1].result() if ahead and ahead[0] == step else self._read(step, global_batch, rank, world)
+        if step + 1 < self.steps:
+            self._ahead = (step + 1, self._pool.submit(self._read, step + 1, global_batch, rank, world))
+        return out
+
+    def epochs(self, steps: int, global_batch: int) -> float:
+        return self.loader.epoch_of(steps, global_batch)
+
+
+def train_stream(data_dir: Path, t: TrainConfig) -> RandomWindows | ShardWindows:
+    """The training windows of a data directory, for the way it stores its tokens (data.train_format)."""
+    if train_format(data_dir) == "shards":
+        return ShardWindows(data_dir / "train", t)
+    return RandomWindows(load_tokens(data_dir, "train"), t)
 
 
 def validation_windows(n_tokens: int, seq_len: int, max_tokens: int) -> int:
@@ -212,6 +271,15 @@ def _metrics_before(path: Path, step: int) -> list[str]:
     return [line for line, row in read_metrics(path) if row.get("step", step) < step]
 
 
+TRACE_ENV = "BITNET_REPRO_TRACE_DATA"  # a directory: each rank appends the windows of every step it trains on
+
+
+def _trace(directory: Path, rank: int, step: int, ids: list[int]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / f"rank{rank}.jsonl", "a") as f:
+        f.write(json.dumps({"step": step, "rank": rank, "ids": ids}) + "\n")
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -243,7 +311,15 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
     if rank == 0:
         log.info("%s: precision %s", cfg.name, note)
 
-    train_tokens = load_tokens(data_dir, "train")
+    stream = train_stream(data_dir, t)
+    global_batch = t.grad_accum * t.micro_batch
+    epochs = stream.epochs(t.steps, global_batch)
+    if rank == 0:
+        log.info("%s: %s tokens of %s data, %.3g epochs", cfg.name, f"{t.total_tokens:,}", stream.format, epochs)
+        if epochs > 1:
+            log.warning("%s repeats its data: %s training tokens over a corpus of %s tokens (%.2f epochs)", cfg.name,
+                        f"{t.total_tokens:,}", f"{stream.n_tokens:,}", epochs)  # fmt: skip
+    trace = Path(os.environ[TRACE_ENV]) if os.environ.get(TRACE_ENV) else None
     val_tokens = {name: load_tokens(data_dir, f"val_{name}") for name in VAL_SETS}
     piece_bytes = load_token_bytes(data_dir)
     val_bytes = {n: scored_bytes(v, t.seq_len, t.eval_tokens, piece_bytes) for n, v in val_tokens.items()}
@@ -316,11 +392,12 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
         for group in optimizer.param_groups:
             group["lr"] = lr
             group["weight_decay"] = wd if group["decays"] else 0.0
-        offsets = batch_offsets(len(train_tokens), t, step)[rank::world]
-        micro = offsets.split(t.micro_batch)
+        x_all, y_all, ids = stream.batch(step, global_batch, rank, world)
+        if trace is not None:
+            _trace(trace, rank, step, ids)
+        micro = list(zip(x_all.split(t.micro_batch), y_all.split(t.micro_batch)))
         loss_sum, parts = torch.zeros((), device=device), {}
-        for i, chunk in enumerate(micro):
-            x, y = windows(train_tokens, chunk, t.seq_len)
+        for i, (x, y) in enumerate(micro):
             sync = i == len(micro) - 1 or world == 1 or t.parallel == "fsdp"
             ctx = ddp_model.no_sync() if not sync else nullcontext()  # type: ignore[operator]
             with ctx, autocast():
@@ -391,7 +468,11 @@ def train(cfg: RunConfig, data_dir: Path, out: Path, progress: bool = True,
                                "params_nonembedding": model.count_params(non_embedding=True),
                                "params_total": model.count_params(non_embedding=False),
                                "precision": precision, "precision_note": note,
-                               "compile": step_model is not ddp_model}  # fmt: skip
+                               "compile": step_model is not ddp_model, "data_format": stream.format,
+                               "data_tokens": stream.n_tokens,
+                               "epochs": round(stream.epochs(step + 1, global_batch), 4)}  # fmt: skip
+    if summary["epochs"] > 1:
+        summary["data_repeats"] = True
     if step_model is not ddp_model and len(step_times) > 1:  # compiled in this process (again after a resume)
         summary["compile_s"] = round(step_times[0] - float(np.median(step_times[1:])), 1)
     if cfg.distill is not None:

@@ -117,6 +117,8 @@ def test_hf_part_streams_its_shard(corpus, tmp_path, monkeypatch):
     calls = []
 
     class Stream:
+        num_shards = 2  # files of the stand-in corpus
+
         def shard(self, num_shards, index):
             calls.append((num_shards, index))
             return [{"text": d} for d in docs[index]]
@@ -131,6 +133,30 @@ def test_hf_part_streams_its_shard(corpus, tmp_path, monkeypatch):
                             progress=False)  # fmt: skip
     assert calls == [(2, 0), (2, 1)]
     assert manifest["tokens"] == encode(sp, docs[0]).size + encode(sp, docs[1]).size
+    with pytest.raises(ShardError, match="shard_parts to at most that"):  # more parts than the corpus has files
+        write_shards([("hf", "org/corpus", "en", "train", 3, 0)], tok, tmp_path / "three", 10_000, progress=False)
+
+
+def test_part_token_budget_and_held_out_documents(corpus, tmp_path, monkeypatch):
+    """max_tokens ends a part at the encoding batch that reaches it (whole documents); holdout_frac leaves out
+    the documents `held_out` assigns to validation, the same ones data.split_indomain holds out."""
+    from bitnet_repro import shards as shards_module
+    from bitnet_repro.data import split_indomain
+    from bitnet_repro.shards import held_out
+
+    _, docs, tok = corpus
+    sp = spm.SentencePieceProcessor(model_file=str(tok))
+    monkeypatch.setattr(shards_module, "ENCODE_BATCH", 10)
+    budget = encode(sp, docs[0][:10]).size + 1  # just over one batch: the part takes a second batch, then stops
+    m = write_shards([Part("docs", docs=tuple(docs[0]), max_tokens=budget)], tok, tmp_path / "budget", 10_000,
+                     progress=False)  # fmt: skip
+    assert m["tokens"] == encode(sp, docs[0][:20]).size and m["documents"] == 20
+    kept, held = split_indomain(docs[1], 0.3)
+    assert held and kept == [d for d in docs[1] if not held_out(d, 0.3)]
+    m = write_shards([Part("docs", docs=tuple(docs[1]), holdout_frac=0.3)], tok, tmp_path / "held", 10_000,
+                     progress=False)  # fmt: skip
+    stream = np.fromfile(tmp_path / "held" / "shards" / m["shards"][0]["file"], dtype=np.uint16)
+    assert np.array_equal(stream, encode(sp, kept))
 
 
 def test_verify_names_a_corrupt_shard(shards, tmp_path):

@@ -118,3 +118,21 @@ rule bench_train_step_cuda:
     shell:
         "python -m bitnet_repro bench --profile paper --size {wildcards.size} --device cuda --steps 5 --repeats 3 "
         "{params.compile} {params.variants} --out {output} > {log} 2>&1"
+
+
+rule shards_bench:
+    # Sharded data (bitnet_repro/cost/data_bench.py): tokenizing into shards per core on this machine, 100B tokens
+    # on a node of N cores, and the shard loader against the GPU step's token rate of results/gpu (README
+    # "Sharded data"):  snakemake shards_bench --cores 2
+    input:
+        gpu=ancient(expand("results/gpu/bench_train_step_b158-700M_cuda{mode}.json", mode=["", "_compile"])),
+    output:
+        json="results/shards/bench.json",
+        md="results/shards/bench.md",
+    log:
+        "results/shards/logs/bench.log",
+    threads: workflow.cores
+    conda:
+        "../environment.yml"
+    shell:
+        "python -m bitnet_repro shards-bench --out {output.json} > {log} 2>&1"

@@ -8,11 +8,15 @@ rule data:
         "results/{profile}/logs/data-{key}.log",
     benchmark:
         "results/{profile}/benchmarks/data-{key}.tsv"
-    threads: 2
+    threads: lambda wc: data_threads(wc.profile)
+    params:
+        plan=lambda wc, threads: data_plan_message(wc.profile, threads),
+    message:
+        "rule data: {output}\n{params.plan}"
     conda:
         "../environment.yml"
     shell:
-        "python -m bitnet_repro data --profile {wildcards.profile} "
+        "python -m bitnet_repro data --profile {wildcards.profile} --workers {threads} "
         "--out $(dirname {output}) > {log} 2>&1"
 
 
@@ -83,6 +87,7 @@ rule check_resume:
     params:
         data=lambda wc: data_dir(wc.profile),
         steps=lambda wc: check_resume_steps_flag(wc.profile),
+        procs=lambda wc: check_resume_procs_flag(wc.profile),
         work=lambda wc: f"results/{wc.profile}/checks/resume-work",
     log:
         "results/{profile}/logs/check_resume.log",
@@ -90,4 +95,4 @@ rule check_resume:
         "../environment.yml"
     shell:
         "python -m bitnet_repro check-resume --config {input.config} --data {params.data} "
-        "--work {params.work} {params.steps} --out {output} > {log} 2>&1"
+        "--work {params.work} {params.steps} {params.procs} --out {output} > {log} 2>&1"

@@ -70,6 +70,13 @@ def cmd_cost_gguf(args: argparse.Namespace) -> None:
               f"{m['resident_bytes'] / 1e6:.0f} MB, x{m['speedup_vs_first']:.2f} vs {r['baseline']}")  # fmt: skip
 
 
+def cmd_shards_bench(args: argparse.Namespace) -> None:
+    from bitnet_repro.cost.data_bench import bench
+
+    r = bench(Path(args.out), target_tokens=args.tokens, repeats=args.repeats)
+    print(json.dumps({k: v for k, v in r.items() if k != "meta"}, indent=2))
+
+
 def register(add, command: str | None = None) -> None:
     """Add this area's subcommands (`add(name, fn, help)` returns the subparser)."""
     p = add("bench", cmd_bench, "time training steps of FP16 and BitNet side by side")
@@ -84,6 +91,10 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--modes", help="comma-separated subset of fp32,fp32+compile,bf16,bf16+compile (CPU default: all "
                    "four where the CPU has bf16 units, else the fp32 ones; CUDA: bf16, or bf16+compile with --compile)")
     p.add_argument("--out", required=True, help="JSON file")
+    p = add("shards-bench", cmd_shards_bench, "tokenizing into shards per core, and the shard loader against a GPU")
+    p.add_argument("--tokens", type=positive_int, default=40_000_000, help="tokens to tokenize per measurement")
+    p.add_argument("--repeats", type=positive_int, default=20, help="batches timed per loader measurement")
+    p.add_argument("--out", required=True, help="JSON file (a Markdown and an HTML page beside it)")
     p = add("cost-prepare", cmd_cost_prepare, "write one size's FP16 and b1.58 models (random weights) for cost")
     p.add_argument("--size", required=True, help="700M, 1.3B, 3B, 3.9B, 7B, 13B or 70B (paper shapes)")
     p.add_argument("--out", required=True, help="directory")

@@ -145,6 +145,61 @@ def numbers(profile: str = "cpu") -> str:
     return "\n".join(rows)
 
 
+def shards() -> str:
+    """Sharded data: the measured rates (`snakemake shards_bench`), the paper profile's plan from them, and the
+    2-process resume check from shards (`shardcheck` profile)."""
+    from bitnet_repro.data import data_plan
+    from bitnet_repro.profile import Profile
+
+    b = json.loads((ROOT / "results/shards/bench.json").read_text())
+    check = json.loads((ROOT / "results/shardcheck/checks/resume.json").read_text())
+    tok, runs = b["tokenize"], {r["workers"]: r for r in b["tokenize"]["runs"]}
+    load = {(r["rows"], r["cold"]): r for r in b["load"]}
+    paper = Profile.load("paper")
+    plan = data_plan(paper.data, {r.name: r.train.total_tokens for r in (*paper.runs, *paper.pilots)
+                                  if r.data == paper.data}, paper.data_workers)  # fmt: skip
+    need = max(b["gpu_need"].values(), key=lambda v: v["tokens_per_s_per_gpu"])
+    o, d, s = b["overlap"], check["data"], check["shards"]
+    many = max(runs)
+    rows = ["| what | measured | from |", "|---|---|---|",
+            f"| tokenizing into shards, 1 worker ({tok['cpu']}, vocabulary {tok['vocab_size']:,}) | "
+            f"{runs[1]['tokens_per_s_per_core']:,} tokens/s per core "
+            f"({runs[1]['mb_text_per_s_per_core']} MB of text/s, "
+            f"{runs[1]['chars_per_token']} characters per token) | `results/shards/bench.json` |",
+            f"| the same, {many} workers on {tok['cores']} cores | {runs[many]['tokens_per_s']:,} tokens/s "
+            f"({runs[many]['tokens_per_s_per_core']:,} per core) | `results/shards/bench.json` |",
+            "| 100B tokens on a node of N cores, at the 1-worker rate | "
+            + ", ".join(f"{n} cores {h} h" for n, h in b["paper_hours_on_node"].items())
+            + f"; {b['paper_disk_gb']:.0f} GB of uint16 shards | `results/shards/bench.json` |",
+            f"| the `paper` profile's data step (`data --plan`, {paper.data_workers} workers) | "
+            f"{plan['corpus_tokens']:,} tokens, >= {plan['shards_at_least']:,} shards, "
+            f"{plan['disk_bytes'] / 1e9:.0f} GB, "
+            f"{plan['core_hours']} core-hours, {plan['hours']} h; the longest run makes {plan['max_epochs']} epochs | "
+            "`snakemake train --config profile=paper -n` |",
+            f"| the loader, 512 x 2048 (a global batch) | warm {load[(512, False)]['ms_median']} ms, cold "
+            f"{load[(512, True)]['ms_median']} ms | `results/shards/bench.json` |",
+            f"| the loader, 64 x 2048 (a rank's share on 8 GPUs) | warm {load[(64, False)]['ms_median']} ms, cold "
+            f"{load[(64, True)]['ms_median']} ms: {load[(64, True)]['tokens_per_s']:,} tokens/s | "
+            "`results/shards/bench.json` |",
+            f"| one GPU's need: b1.58-700M, 8 x 2048 per step, {need['device']}, compiled | {need['step_ms']} ms per "
+            f"step: {need['tokens_per_s_per_gpu']:,} tokens/s, {b['loader_over_gpu_need']}x below the cold loader | "
+            f"`{need['source']}` |",
+            f"| a rank's loop from a cold cache, {o['step_alone_ms_per_step']} ms stand-in step | reading in the loop "
+            f"+{o['read_in_loop_overhead_ms']} ms per step, read ahead +{o['read_ahead_overhead_ms']} ms | "
+            "`results/shards/bench.json` |",
+            f"| `shardcheck`: the local corpus as shards | {s['tokens']:,} tokens, {s['documents']:,} documents, "
+            f"{s['shards']} shards from {s['parts']} parts, verified against the manifest | "
+            "`results/shardcheck/checks/resume.json` |",
+            f"| `shardcheck`: {check['world_size']} gloo processes, killed at step {check['killed_after_step']}, "
+            f"resumed from {check['resumed_from_step']} | "
+            f"weights bitwise equal: {check['final_weights_bitwise_equal']}; "
+            f"same windows after the resume: {check['resumed_run_read_the_same_windows']}; ranks disjoint at every "
+            f"step: {d['ranks_disjoint_every_step']}; {d['windows_read']:,} windows read, "
+            f"{d['windows_read_more_than_once']} twice; {check['epochs']} epochs recorded | "
+            "`results/shardcheck/checks/resume.json` |"]
+    return "\n".join(rows)
+
+
 def _anchor(title: str) -> str:
     """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
     return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
@@ -163,7 +218,7 @@ def toc(text: str) -> str:
     return "\n".join(lines)
 
 
-BLOCKS = {"findings": findings, "toc": toc, "artefacts": artefact_map, "numbers": numbers}
+BLOCKS = {"findings": findings, "toc": toc, "artefacts": artefact_map, "numbers": numbers, "shards": shards}
 
 
 def render(text: str) -> str:

@@ -54,3 +54,31 @@ def check_resume_config(profile):
     name = PROFILES[profile].check_resume_run
     run_id = next(rid for rid, r in RUNS[profile].items() if r.name == name)
     return f"results/{profile}/runs/{run_id}/config.json"
+
+
+def check_resume_procs_flag(profile):
+    """The resume check with several gloo processes (`check_resume_procs`, DDP on CPU), else one process."""
+    procs = PROFILES[profile].check_resume_procs
+    return f"--procs {procs}" if procs > 1 else ""
+
+
+def data_threads(profile):
+    """Cores of the data job: sharded data tokenizes its parts in that many processes, the profile's `data_workers`
+    (a cluster job's CPUs; a local run gets at most --cores), else --cores; one train.bin is written by one
+    process beside SentencePiece's threads."""
+    p = PROFILES[profile]
+    if p.data.format != "shards":
+        return 2
+    return p.data_workers or max(1, workflow.cores)
+
+
+def data_plan_message(profile, threads):
+    """The data job's plan, shown by dry runs: tokens, disk, tokenizing time at the measured rate, epochs per run."""
+    p = PROFILES[profile]
+    runs = {r.name: r.train.total_tokens for r in (*p.runs, *p.pilots) if r.data == p.data}
+    done = Path(data_dir(profile)) / "data.json"  # a finished data step knows its corpus's size
+    known = json.loads(done.read_text())["tokens"]["train"] if done.exists() else None
+    text = plan_text(data_plan(p.data, runs, threads, corpus_tokens=known), f"data of profile {profile}")
+    if p.data.format == "shards" and threads < p.data_workers:
+        text += f"\n(workers capped at --cores={threads}; the profile's data_workers is {p.data_workers})"
+    return text
