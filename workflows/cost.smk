@@ -131,7 +131,7 @@ rule shards_bench:
         md="results/shards/bench.md",
     log:
         "results/shards/logs/bench.log",
-    threads: workflow.cores
+    threads: os.cpu_count() or 1  # it times 1 worker, then one per core (not workflow.cores: unset on a cluster)
     conda:
         "../environment.yml"
     shell:

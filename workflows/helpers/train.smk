@@ -69,7 +69,12 @@ def data_threads(profile):
     p = PROFILES[profile]
     if p.data.format != "shards":
         return 2
-    return p.data_workers or max(1, workflow.cores)
+    if p.data_workers:
+        return p.data_workers
+    try:
+        return max(1, workflow.cores)
+    except WorkflowError:  # a cluster run without --cores: the machine's
+        return os.cpu_count() or 1
 
 
 def data_plan_message(profile, threads):
