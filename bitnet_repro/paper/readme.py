@@ -243,8 +243,10 @@ def run(readme: str, check: bool) -> None:
     new = render(old)
     if check:
         if new != old:
-            mark = "<!-- generated:{} -->"
-            stale = [n for n in BLOCKS if old.split(mark.format(n))[1] != new.split(mark.format(n))[1]]
+            def block(text: str, name: str) -> str:
+                return text.split(f"<!-- generated:{name} -->")[1].split(f"<!-- /generated:{name} -->")[0]
+
+            stale = [n for n in BLOCKS if block(old, n) != block(new, n)]
             raise ReproError(f"README's generated blocks are stale ({', '.join(stale)}): python -m bitnet_repro readme")
         print(f"{path}: generated blocks up to date")
         return
