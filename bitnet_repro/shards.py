@@ -302,8 +302,8 @@ class ShardedTokens:
     end to end, and rank r of `world` takes every world-th window from r on. Shards are memory-mapped when
     first read, so opening costs nothing however many there are."""
 
-    def __init__(self, out_dir: Path, seq_len: int, seed: int) -> None:
-        self.out_dir, self.seq_len, self.seed = Path(out_dir), seq_len, seed
+    def __init__(self, out_dir: Path, seq_len: int, seed: int, random_access: bool = True) -> None:
+        self.out_dir, self.seq_len, self.seed, self.random_access = Path(out_dir), seq_len, seed, random_access
         manifest = read_manifest(self.out_dir)
         self.dtype = np.dtype(manifest["dtype"])
         self.files = [s["file"] for s in manifest["shards"]]
@@ -338,8 +338,8 @@ class ShardedTokens:
             if not path.is_file() or path.stat().st_size != expected:
                 raise ShardError(f"shard {path} is missing or not {expected} bytes; run verify({self.out_dir})")
             self._maps[k] = np.memmap(path, dtype=self.dtype, mode="r")
-            if hasattr(mmap, "MADV_RANDOM"):  # windows are read in random order: without it, the kernel reads
-                # ahead ~128 KB around each 4 KB window (measured on a cold page cache: 64 windows 301 -> 17 ms)
+            if self.random_access and hasattr(mmap, "MADV_RANDOM"):  # windows are read in random order: without
+                # it, the kernel reads ahead around each 4 KB window (cost/data_bench.py measures both)
                 self._maps[k]._mmap.madvise(mmap.MADV_RANDOM)
         return self._maps[k]
 

@@ -66,8 +66,8 @@ def _tokenize(docs: list[str], tokenizer: Path, out: Path, parts: int, workers: 
             "chars_per_token": round(chars / tokens, 3), "shards": len(manifest["shards"])}  # fmt: skip
 
 
-def _load(out_dir: Path, rows: int, repeats: int, cold: bool) -> dict[str, Any]:
-    loader = ShardedTokens(out_dir, seq_len=2048, seed=0)
+def _load(out_dir: Path, rows: int, repeats: int, cold: bool, random_access: bool = True) -> dict[str, Any]:
+    loader = ShardedTokens(out_dir, seq_len=2048, seed=0, random_access=random_access)
     shard_paths = [out_dir / "shards" / f for f in loader.files]
     if not cold:  # every shard in the page cache first
         for path in shard_paths:
@@ -76,14 +76,14 @@ def _load(out_dir: Path, rows: int, repeats: int, cold: bool) -> dict[str, Any]:
     for step in range(repeats):
         ids = loader.window_ids(step, rows)
         if cold:  # a fresh loader (pages mapped by a process stay in the cache) and no shard page in the cache
-            loader = ShardedTokens(out_dir, seq_len=2048, seed=0)
+            loader = ShardedTokens(out_dir, seq_len=2048, seed=0, random_access=random_access)
             ids = loader.window_ids(step, rows)
             _drop_cache(shard_paths)
         tic = time.perf_counter()
         loader.windows(ids)
         times.append(time.perf_counter() - tic)
     median = statistics.median(times)
-    return {"rows": rows, "seq_len": loader.seq_len, "cold": cold, "repeats": repeats,
+    return {"rows": rows, "seq_len": loader.seq_len, "cold": cold, "madv_random": random_access, "repeats": repeats,
             "ms_median": round(median * 1e3, 2), "tokens_per_s": round(rows * loader.seq_len / median)}  # fmt: skip
 
 
@@ -121,6 +121,14 @@ def _overlap(out_dir: Path, steps: int = 20, rows: int = 64) -> dict[str, Any]:
     return out
 
 
+def _permutation(tokens: int, seq_len: int) -> dict[str, Any]:
+    """What the loader's order of one epoch costs at the paper's scale: the permutation of its windows."""
+    n = tokens // seq_len
+    tic = time.perf_counter()
+    order = np.random.Generator(np.random.PCG64([0, 0])).permutation(n)
+    return {"windows": n, "seconds": round(time.perf_counter() - tic, 2), "mb": round(order.nbytes / 1e6)}
+
+
 def _gpu_need(gpu_dir: Path) -> dict[str, Any]:
     need = {}
     for mode, name in GPU_BENCHES.items():
@@ -152,8 +160,10 @@ def bench(out: Path, target_tokens: int = 40_000_000, repeats: int = 20, vocab_s
         for row in tokenize:
             log.info("tokenize, %d workers: %s tokens/s per core", row["workers"], f"{row['tokens_per_s_per_core']:,}")
         load = [_load(work / "w1", rows, repeats, cold) for rows in (512, 64) for cold in (False, True)]
+        load.append(_load(work / "w1", 64, repeats, cold=True, random_access=False))  # the kernel's read-ahead on
         for row in load:
-            log.info("load %d x 2048, %s: %.2f ms", row["rows"], "cold" if row["cold"] else "warm", row["ms_median"])
+            log.info("load %d x 2048, %s%s: %.2f ms", row["rows"], "cold" if row["cold"] else "warm",
+                     "" if row["madv_random"] else ", read-ahead on", row["ms_median"])  # fmt: skip
         overlap = _overlap(work / "w1")
         log.info("a rank's loop, cold: %s", overlap)
 
@@ -166,6 +176,7 @@ def bench(out: Path, target_tokens: int = 40_000_000, repeats: int = 20, vocab_s
                      "tokens_per_s_per_core": rate, "runs": tokenize},
         "load": load,
         "overlap": overlap,
+        "paper_permutation": _permutation(PAPER_TOKENS * 105 // 100, 2048),
         "gpu_need": need,
         "paper_tokens": PAPER_TOKENS,
         "paper_disk_gb": PAPER_TOKENS * 2 / 1e9,  # uint16 ids
@@ -195,7 +206,8 @@ def _write_page(r: dict[str, Any], out_md: Path) -> None:
     node = _table(["cores", "hours for 100B tokens", "disk"], "rrr",
                  [[n, h, f"{r['paper_disk_gb']:.0f} GB"] for n, h in r["paper_hours_on_node"].items()])  # fmt: skip
     load = _table(["batch", "page cache", "ms", "tokens/s"], "llrr",
-                 [[f"{x['rows']} x {x['seq_len']}", "cold" if x["cold"] else "warm", x["ms_median"],
+                 [[f"{x['rows']} x {x['seq_len']}", ("cold" if x["cold"] else "warm")
+                   + ("" if x["madv_random"] else ", kernel read-ahead on"), x["ms_median"],
                    f"{x['tokens_per_s']:,}"] for x in r["load"]])  # fmt: skip
     blocks: list[Any] = [f"Tokenizing into shards on {t['cpu']} ({t['cores']} cores), vocabulary {t['vocab_size']:,}:",
                          tok, "100B tokens (uint16 shards) on a node of N cores, at the 1-worker rate per core "

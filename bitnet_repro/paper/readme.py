@@ -154,7 +154,9 @@ def shards() -> str:
     b = json.loads((ROOT / "results/shards/bench.json").read_text())
     check = json.loads((ROOT / "results/shardcheck/checks/resume.json").read_text())
     tok, runs = b["tokenize"], {r["workers"]: r for r in b["tokenize"]["runs"]}
-    load = {(r["rows"], r["cold"]): r for r in b["load"]}
+    load = {(r["rows"], r["cold"]): r for r in b["load"] if r["madv_random"]}
+    readahead = next(r for r in b["load"] if not r["madv_random"])
+    perm = b["paper_permutation"]
     paper = Profile.load("paper")
     plan = data_plan(paper.data, {r.name: r.train.total_tokens for r in (*paper.runs, *paper.pilots)
                                   if r.data == paper.data}, paper.data_workers)  # fmt: skip
@@ -179,13 +181,16 @@ def shards() -> str:
             f"| the loader, 512 x 2048 (a global batch) | warm {load[(512, False)]['ms_median']} ms, cold "
             f"{load[(512, True)]['ms_median']} ms | `results/shards/bench.json` |",
             f"| the loader, 64 x 2048 (a rank's share on 8 GPUs) | warm {load[(64, False)]['ms_median']} ms, cold "
-            f"{load[(64, True)]['ms_median']} ms: {load[(64, True)]['tokens_per_s']:,} tokens/s | "
-            "`results/shards/bench.json` |",
+            f"{load[(64, True)]['ms_median']} ms: {load[(64, True)]['tokens_per_s']:,} tokens/s; "
+            "cold with the kernel's "
+            f"read-ahead (no `MADV_RANDOM`) {readahead['ms_median']} ms | `results/shards/bench.json` |",
+            f"| one epoch's order at the paper's scale ({perm['windows']:,} windows) | {perm['seconds']} s, "
+            f"{perm['mb']:,} MB per rank | `results/shards/bench.json` |",
             f"| one GPU's need: b1.58-700M, 8 x 2048 per step, {need['device']}, compiled | {need['step_ms']} ms per "
             f"step: {need['tokens_per_s_per_gpu']:,} tokens/s, {b['loader_over_gpu_need']}x below the cold loader | "
             f"`{need['source']}` |",
             f"| a rank's loop from a cold cache, {o['step_alone_ms_per_step']} ms stand-in step | reading in the loop "
-            f"+{o['read_in_loop_overhead_ms']} ms per step, read ahead +{o['read_ahead_overhead_ms']} ms | "
+            f"{o['read_in_loop_overhead_ms']:+} ms per step, read ahead {o['read_ahead_overhead_ms']:+} ms | "
             "`results/shards/bench.json` |",
             f"| `shardcheck`: the local corpus as shards | {s['tokens']:,} tokens, {s['documents']:,} documents, "
             f"{s['shards']} shards from {s['parts']} parts, verified against the manifest | "
