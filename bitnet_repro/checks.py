@@ -71,9 +71,10 @@ def trace_report(trace: dict[tuple[int, int], list[int]], world: int, global_bat
 
 def _shards_summary(data: Path) -> dict[str, Any] | None:
     """The shard manifest's totals (data.format=shards), re-hashed against it; None for a train.bin."""
+    from bitnet_repro.data import train_format
     from bitnet_repro.shards import verify
 
-    if not (data / "train" / "manifest.json").exists():
+    if train_format(data) != "shards":
         return None
     m = verify(data / "train")
     return {"shards": len(m["shards"]), "parts": m["parts"], "tokens": m["tokens"], "documents": m["documents"],

@@ -217,34 +217,31 @@ def _hf_validation(cfg: DataConfig, datasets) -> dict[str, str]:
     return {"wikitext2": "".join(wiki["text"]), "c4": "\n\n".join(val_docs)}
 
 
-def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
-    """A Hugging Face `datasets` corpus, streamed into memory up to about `hf_train_tokens` tokens."""
+def _hf_head(cfg: DataConfig, chars: int) -> tuple[list[str], dict[str, str]]:
+    """The streamed training split's first documents, up to `chars` characters, less the in-domain validation
+    split held out of them; and the validation texts."""
     datasets = _hf_datasets()
     stream = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split="train", streaming=True)
-    docs, chars = [], 0
-    for row in stream:  # ~4 characters per token for English text
+    docs, total = [], 0
+    for row in stream:
         docs.append(row["text"])
-        chars += len(row["text"])
-        if chars >= 4 * cfg.hf_train_tokens:
+        total += len(row["text"])
+        if total >= chars:
             break
     docs, indomain = split_indomain(docs, cfg.indomain_val_frac)
     return docs, {**_hf_validation(cfg, datasets), "indomain": "\n\n".join(indomain)}
+
+
+def hf_corpus(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
+    """A Hugging Face `datasets` corpus, streamed into memory up to about `hf_train_tokens` tokens."""
+    return _hf_head(cfg, 4 * cfg.hf_train_tokens)  # ~4 characters per token for English text
 
 
 def hf_sample(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
     """For sharded data: the first `tokenizer_sample_chars` characters of the streamed corpus (the tokenizer's
     sample; its held-out documents are the in-domain validation set, which the shard workers leave out of
     every part) and the validation texts. Only this sample is held in memory."""
-    datasets = _hf_datasets()
-    stream = datasets.load_dataset(cfg.hf_dataset, cfg.hf_config, split="train", streaming=True)
-    docs, chars = [], 0
-    for row in stream:
-        docs.append(row["text"])
-        chars += len(row["text"])
-        if chars >= cfg.tokenizer_sample_chars:
-            break
-    docs, indomain = split_indomain(docs, cfg.indomain_val_frac)
-    return docs, {**_hf_validation(cfg, datasets), "indomain": "\n\n".join(indomain)}
+    return _hf_head(cfg, cfg.tokenizer_sample_chars)
 
 
 def shard_parts(cfg: DataConfig, docs: list[str] | None = None) -> list[Part]:
@@ -487,6 +484,15 @@ def data_plan(cfg: DataConfig, run_tokens: dict[str, int], workers: int, corpus_
         plan["runs"] = {name: {"tokens": n, "epochs": round(n / tokens, 4)} for name, n in run_tokens.items()}
         plan["max_epochs"] = max((r["epochs"] for r in plan["runs"].values()), default=0.0)
     return plan
+
+
+def profile_plan(profile, workers: int, data_dir: Path | None = None) -> dict:
+    """`data_plan` of a profile (a `profile.Profile`) for every run that trains on its data; the corpus's size is
+    read from `data_dir` where its data step has finished."""
+    runs = {r.name: r.train.total_tokens for r in (*profile.runs, *profile.pilots) if r.data == profile.data}
+    done = Path(data_dir) / "data.json" if data_dir else None
+    known = json.loads(done.read_text())["tokens"]["train"] if done and done.exists() else None
+    return data_plan(profile.data, runs, workers, corpus_tokens=known)
 
 
 def _size(n_bytes: int) -> str:

@@ -293,6 +293,11 @@ def verify(out_dir: Path) -> dict:
 # ------------------------------------------------------------------------------------------------------
 
 
+def epoch_order(seed: int, epoch: int, n_windows: int) -> np.ndarray:
+    """The order in which epoch `epoch` visits `n_windows` windows (int64 indices)."""
+    return np.random.Generator(np.random.PCG64([seed, epoch])).permutation(n_windows)
+
+
 class ShardedTokens:
     """Training windows over the shards of `out_dir`, batch by batch as a pure function of (seed, step).
 
@@ -318,7 +323,7 @@ class ShardedTokens:
 
     def permutation(self, epoch: int) -> np.ndarray:
         if self._perm is None or self._perm[0] != epoch:
-            self._perm = (epoch, np.random.Generator(np.random.PCG64([self.seed, epoch])).permutation(self.n_windows))
+            self._perm = (epoch, epoch_order(self.seed, epoch, self.n_windows))
         return self._perm[1]
 
     def window_ids(self, step: int, global_batch: int) -> np.ndarray:

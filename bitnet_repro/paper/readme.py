@@ -148,7 +148,7 @@ def numbers(profile: str = "cpu") -> str:
 def shards() -> str:
     """Sharded data: the measured rates (`snakemake shards_bench`), the paper profile's plan from them, and the
     2-process resume check from shards (`shardcheck` profile)."""
-    from bitnet_repro.data import data_plan
+    from bitnet_repro.data import profile_plan
     from bitnet_repro.profile import Profile
 
     b = json.loads((ROOT / "results/shards/bench.json").read_text())
@@ -158,8 +158,7 @@ def shards() -> str:
     readahead = next(r for r in b["load"] if not r["madv_random"])
     perm = b["paper_permutation"]
     paper = Profile.load("paper")
-    plan = data_plan(paper.data, {r.name: r.train.total_tokens for r in (*paper.runs, *paper.pilots)
-                                  if r.data == paper.data}, paper.data_workers)  # fmt: skip
+    plan = profile_plan(paper, paper.data_workers)
     need = max(b["gpu_need"].values(), key=lambda v: v["tokens_per_s_per_gpu"])
     o, d, s = b["overlap"], check["data"], check["shards"]
     many = max(runs)
