@@ -55,26 +55,30 @@ def cmd_config(args: argparse.Namespace) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    from bitnet_repro.data import prepare
-    from bitnet_repro.profile import profile_data
+    from bitnet_repro.data import plan_text, prepare, profile_plan
 
+    if args.config:  # the data of one run (a BitDistill run tokenizes with its teacher's tokenizer)
+        if not args.out:
+            raise ConfigError("data: give --out DIR (where the tokenizer and the token arrays go)")
+        prepare(_run_config(args).data, Path(args.out), workers=args.workers or default_workers(None))
+        return
+    profile = Profile.load(args.profile)
+    workers = args.workers or default_workers(profile)
     if args.plan:
-        from bitnet_repro.data import data_plan, plan_text
-
-        profile = Profile.load(args.profile)
-        runs = {r.name: r.train.total_tokens for r in (*profile.runs, *profile.pilots) if r.data == profile.data}
-        done = Path(args.out) / "data.json" if args.out else None
-        known = json.loads(done.read_text())["tokens"]["train"] if done and done.exists() else None
-        plan = data_plan(profile.data, runs, args.workers, corpus_tokens=known)
+        plan = profile_plan(profile, workers, Path(args.out) if args.out else None)
         print(plan_text(plan, f"data of profile {profile.name}"))
         print(json.dumps(plan, indent=2))
-        return
-    if not args.out:
+    elif not args.out:
         raise ConfigError("data: give --out DIR (where the tokenizer and the token arrays go), or --plan")
-    if args.config:  # the data of one run (a BitDistill run tokenizes with its teacher's tokenizer)
-        prepare(_run_config(args).data, Path(args.out), workers=args.workers)
     else:
-        prepare(profile_data(load_profile(args.profile)), Path(args.out), workers=args.workers)
+        prepare(profile.data, Path(args.out), workers=workers)
+
+
+def default_workers(profile: Profile | None) -> int:
+    """Tokenizing processes of sharded data: the CPUs this process may use (a cluster job's allocation), at most
+    the profile's `data_workers`."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cpus, profile.data_workers) if profile and profile.data_workers else cpus
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -176,8 +180,9 @@ def register(add, command: str | None = None) -> None:
     p.add_argument("--profile", default="cpu", help="profile name or YAML path whose data to prepare")
     p.add_argument("--config", help="a run's config.json: prepare that run's data instead of the profile's")
     p.add_argument("--out", help="output directory for tokenizer.model, *.bin and (data.format=shards) train/")
-    p.add_argument("--workers", type=positive_int, default=1,
-                   help="processes that tokenize the parts of sharded data (data.format=shards) in parallel")
+    p.add_argument("--workers", type=positive_int,
+                   help="processes that tokenize the parts of sharded data (data.format=shards) in parallel "
+                        "(default: the CPUs this process may use, at most the profile's data_workers)")
     p.add_argument("--plan", action="store_true",
                    help="print the data step's plan (tokens, disk, tokenizing time, epochs per run) and exit")
     p = add("train", cmd_train, "train (or resume) one model")

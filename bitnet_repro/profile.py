@@ -394,7 +394,7 @@ class Profile:
     check_resume_steps: int | None = None
     check_resume_procs: int = 1  # the resume check trains with this many gloo processes (DDP on CPU)
     gpus_per_run: int = 1
-    data_workers: int = 0  # data.format=shards: processes of the data job (its cores); 0: Snakemake's --cores
+    data_workers: int = 0  # data.format=shards: the data job's cores and most workers; 0: --cores, its CPUs
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Profile:

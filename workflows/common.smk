@@ -16,7 +16,7 @@ from snakemake.logging import logger
 sys.path.insert(0, workflow.basedir)
 from bitnet_repro.config import ConfigError  # noqa: E402
 from bitnet_repro.profile import Profile  # noqa: E402
-from bitnet_repro.data import cache_key, data_plan, plan_text  # noqa: E402
+from bitnet_repro.data import cache_key, plan_text, profile_plan  # noqa: E402
 from bitnet_repro.precision import cpu_bf16_native  # noqa: E402
 from bitnet_repro.paper.writer import paper_dir  # noqa: E402
 from bitnet_repro.utils import atomic_write_text  # noqa: E402

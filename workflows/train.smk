@@ -8,15 +8,14 @@ rule data:
         "results/{profile}/logs/data-{key}.log",
     benchmark:
         "results/{profile}/benchmarks/data-{key}.tsv"
-    threads: lambda wc: data_threads(wc.profile)
-    params:
-        plan=lambda wc, threads: data_plan_message(wc.profile, threads),
+    threads: lambda wc: data_threads(wc.profile)  # sharded data: `data` starts that many workers (its --workers)
     message:
-        "rule data: {output}\n{params.plan}"
+        "rule data: {output}\n{DATA_PLANS:{wildcards.profile}/{threads}}"
     conda:
         "../environment.yml"
+    # unchanged since the data of the trained runs was written: Snakemake reruns a job whose command changed
     shell:
-        "python -m bitnet_repro data --profile {wildcards.profile} --workers {threads} "
+        "python -m bitnet_repro data --profile {wildcards.profile} "
         "--out $(dirname {output}) > {log} 2>&1"
 
 
@@ -86,8 +85,9 @@ rule check_resume:
         "results/{profile}/checks/resume.json",
     params:
         data=lambda wc: data_dir(wc.profile),
-        steps=lambda wc: check_resume_steps_flag(wc.profile),
-        procs=lambda wc: check_resume_procs_flag(wc.profile),
+        # its flags (shortened run, gloo processes); named `steps`, as before there were two, so that the command
+        # and the values of the checks already made stay the same (Snakemake reruns a job when either changes)
+        steps=lambda wc: check_resume_flags(wc.profile),
         work=lambda wc: f"results/{wc.profile}/checks/resume-work",
     log:
         "results/{profile}/logs/check_resume.log",
@@ -95,4 +95,4 @@ rule check_resume:
         "../environment.yml"
     shell:
         "python -m bitnet_repro check-resume --config {input.config} --data {params.data} "
-        "--work {params.work} {params.steps} {params.procs} --out {output} > {log} 2>&1"
+        "--work {params.work} {params.steps} --out {output} > {log} 2>&1"

@@ -43,10 +43,13 @@ def tokenized_run_config(profile, tokenizer, key):
     raise ValueError(f"no run of profile {profile} uses {tokenizer} data with cache key {key}")
 
 
-def check_resume_steps_flag(profile):
-    """The resume check on a shortened run (`check_resume_steps`), else on the whole run."""
-    steps = PROFILES[profile].check_resume_steps
-    return f"--steps {steps}" if steps else ""
+def check_resume_flags(profile):
+    """The resume check on a shortened run (`check_resume_steps`), else on the whole run; with several gloo
+    processes (`check_resume_procs`, DDP on CPU), else with one."""
+    p = PROFILES[profile]
+    flags = [f"--steps {p.check_resume_steps}" if p.check_resume_steps else "",
+             f"--procs {p.check_resume_procs}" if p.check_resume_procs > 1 else ""]
+    return " ".join(f for f in flags if f)
 
 
 def check_resume_config(profile):
@@ -56,16 +59,11 @@ def check_resume_config(profile):
     return f"results/{profile}/runs/{run_id}/config.json"
 
 
-def check_resume_procs_flag(profile):
-    """The resume check with several gloo processes (`check_resume_procs`, DDP on CPU), else one process."""
-    procs = PROFILES[profile].check_resume_procs
-    return f"--procs {procs}" if procs > 1 else ""
-
 
 def data_threads(profile):
-    """Cores of the data job: sharded data tokenizes its parts in that many processes, the profile's `data_workers`
-    (a cluster job's CPUs; a local run gets at most --cores), else --cores; one train.bin is written by one
-    process beside SentencePiece's threads."""
+    """Cores the data job reserves: for sharded data the profile's `data_workers` (a cluster job's CPUs; a local run
+    gets at most --cores), else --cores; the job starts as many workers as it may use CPUs, at most `data_workers`
+    (`data --workers`). One train.bin is written by one process beside SentencePiece's threads."""
     p = PROFILES[profile]
     if p.data.format != "shards":
         return 2
@@ -77,13 +75,23 @@ def data_threads(profile):
         return os.cpu_count() or 1
 
 
+class DataPlans:
+    """The data job's plan in its message, `{DATA_PLANS:{wildcards.profile}/{threads}}`: formatted only when the job
+    is shown, so it is neither a param nor part of the shell command. As a param, a new measurement or a finished
+    data step would change it, and Snakemake would rerun the data job and retrain every model on it."""
+
+    def __format__(self, spec):
+        profile, threads = spec.rsplit("/", 1)
+        return data_plan_message(profile, int(threads))
+
+
+DATA_PLANS = DataPlans()
+
+
 def data_plan_message(profile, threads):
     """The data job's plan, shown by dry runs: tokens, disk, tokenizing time at the measured rate, epochs per run."""
-    p = PROFILES[profile]
-    runs = {r.name: r.train.total_tokens for r in (*p.runs, *p.pilots) if r.data == p.data}
-    done = Path(data_dir(profile)) / "data.json"  # a finished data step knows its corpus's size
-    known = json.loads(done.read_text())["tokens"]["train"] if done.exists() else None
-    text = plan_text(data_plan(p.data, runs, threads, corpus_tokens=known), f"data of profile {profile}")
+    p = PROFILES[profile]  # a finished data step knows its corpus's size
+    text = plan_text(profile_plan(p, threads, Path(data_dir(profile))), f"data of profile {profile}")
     if p.data.format == "shards" and threads < p.data_workers:
         text += f"\n(workers capped at --cores={threads}; the profile's data_workers is {p.data_workers})"
     return text
